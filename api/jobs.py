@@ -1,0 +1,183 @@
+"""capmap's jobs, sequenced: ingest → code → score → cluster. The orchestrator only sequences;
+each stage lives in its own part (ingest/, clustering/, matching/)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import platform
+import time
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import accuracy_score, f1_score
+from sklearn.model_selection import GroupKFold
+
+from graph import schema
+from graph.errors import NotEnoughData
+from graph.model import CapabilityLabel, Run
+from graph.store import ChangeSet, GraphStore
+from clustering.labels import cluster_reps
+from clustering.scoring import ScoringParams, score_capabilities
+from ingest.catalogue import load_catalogue, load_skills
+from ingest.codebook import Codebook, load_codebook
+from ingest.coders import TextCoder, Unit
+from ingest.crm import load_crm
+from ingest.onet import load_onet
+from ingest.p4g import coder_label, load_p4g, read_annotated
+from ingest.report import IngestReport
+from ingest.xapi import load_xapi
+
+log = logging.getLogger(__name__)
+
+
+def skill_names(store: GraphStore) -> dict[str, tuple[str, str]]:
+    return {s["id"]: (s.get("name", s["id"]), s.get("name_zh") or s.get("name", s["id"]))
+            for s in store.iter_nodes(schema.SKILL)}
+
+
+def load_reference(store: GraphStore, seeds: Path) -> IngestReport:
+    """Skills (O*NET and capmap's), role profiles and the learning catalogue."""
+    change, report = load_onet(seeds / "onet")
+    store.apply(change)
+    store.apply(load_skills(seeds / "skills.json"))
+    store.apply(load_catalogue(seeds / "learning_resources.json"))
+    return report
+
+
+def codebook_for(store: GraphStore, seeds: Path) -> Codebook:
+    known = {s["id"] for s in store.iter_nodes(schema.SKILL)}
+    return load_codebook(seeds / "codebook" / "bec-v1.json", known_skills=known or None)
+
+
+@dataclass(frozen=True)
+class CoderScore:
+    macro_f1: float
+    accuracy: float
+    n_units: int
+    n_dialogues: int
+    folds: int
+
+
+def training_units(annotated_csv: Path, classes: tuple[str, ...]) -> tuple[list[Unit], list[str], list[str]]:
+    units, labels, groups = [], [], []
+    for u in read_annotated(annotated_csv):
+        units.append(Unit(u.text, u.prev_text, u.turn, u.index_in_turn))
+        labels.append(coder_label(u.label, classes))
+        groups.append(u.dialogue)
+    return units, labels, groups
+
+
+def evaluate_coder(units: list[Unit], labels: list[str], groups: list[str], make: Any, folds: int = 5) -> CoderScore:
+    """Grouped k-fold cross-validation (by dialogue): macro-F1 and accuracy over all folds."""
+    y = np.array(labels)
+    pred = np.empty(len(y), dtype=object)
+    for tr, te in GroupKFold(n_splits=folds).split(units, y, groups):
+        model = make().fit([units[i] for i in tr], y[tr].tolist())
+        pred[te] = model.predict([units[i] for i in te])
+    return CoderScore(round(float(f1_score(y, pred.astype(str), average="macro")), 4),
+                      round(float(accuracy_score(y, pred.astype(str))), 4), len(y), len(set(groups)), folds)
+
+
+def train_coder(seeds: Path, codebook: Codebook, seed: int = 0, evaluate: bool = True) -> tuple[TextCoder, CoderScore | None]:
+    units, labels, groups = training_units(seeds / "persuasionforgood" / "annotated_300_dialog.csv",
+                                           codebook.text_coder_classes)
+    score = evaluate_coder(units, labels, groups, lambda: TextCoder(random_state=seed)) if evaluate else None
+    return TextCoder(random_state=seed).fit(units, labels), score
+
+
+def ingest_sources(
+    store: GraphStore, seeds: Path, data_dir: Path | None, codebook: Codebook, coder: TextCoder | None,
+    p4g_dir: Path | None = None, crm_dir: Path | None = None, xapi_paths: list[Path] | None = None,
+) -> dict[str, dict[str, object]]:
+    """Load every behaviour source there is; return each source's report summary."""
+    names = skill_names(store)
+    out: dict[str, dict[str, object]] = {}
+    p4g_dir = p4g_dir or seeds / "persuasionforgood"
+    change, rep = load_p4g(p4g_dir, codebook, coder, names)
+    store.apply(change)
+    out["p4g"] = rep.summary()
+    crm = crm_dir or (data_dir / "crm_sales_opportunities" if data_dir else None)
+    if crm is not None and (crm / "sales_pipeline.csv").is_file():
+        change, rep = load_crm(crm, codebook, names)
+        store.apply(change)
+        out["crm"] = rep.summary()
+    else:
+        log.warning("no CRM data folder (crm_sales_opportunities/) found; CRM deals are skipped")
+    paths = xapi_paths if xapi_paths is not None else sorted((seeds / "xapi").glob("*.json"))
+    if paths:
+        change, rep = load_xapi(paths, codebook, names)
+        store.apply(change)
+        out["xapi"] = rep.summary()
+    return out
+
+
+def _manifest(kind: str, params: dict[str, Any], evidence: list[dict[str, Any]], codebook_version: str) -> dict[str, Any]:
+    import hdbscan
+    import scipy
+    import sklearn
+
+    h = hashlib.sha256()
+    for e in sorted(evidence, key=lambda e: e["id"]):
+        h.update(json.dumps([e["id"], e["level"], e["confidence"], e["credibility"], e.get("state")]).encode())
+    return {"kind": kind, "params": params, "codebook_version": codebook_version, "input_hash": h.hexdigest(),
+            "n_evidence": len(evidence),
+            "versions": {"python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__,
+                         "scikit-learn": sklearn.__version__, "hdbscan": getattr(hdbscan, "__version__", "unknown")}}
+
+
+def recompute_capabilities(store: GraphStore, params: ScoringParams, codebook_version: str) -> tuple[str, int]:
+    """Score every rep × skill from the evidence in the store; write HAS_CAPABILITY and a Run."""
+    evidence = list(store.iter_nodes(schema.EVIDENCE))
+    broader = {e.src: e.dst for e in store.list_edges(schema.BROADER)}
+    manifest = _manifest("capabilities", asdict(params), evidence, codebook_version)
+    run_id = "run:cap:" + manifest["input_hash"][:12]
+    caps, priors = score_capabilities(evidence, broader, run_id, params)
+    manifest["priors"] = priors
+    reps = sorted({e["rep_id"] for e in evidence})
+    change = ChangeSet(delete_edges=[(schema.HAS_CAPABILITY, schema.REP, reps)])
+    change.add_nodes([Run(id=run_id, kind="capabilities", started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                          manifest_json=json.dumps(manifest, sort_keys=True))])
+    change.add_edges(schema.HAS_CAPABILITY, schema.REP, schema.SKILL, [c.to_edge() for c in caps])
+    store.apply(change)
+    return run_id, len(caps)
+
+
+def cluster_labels(store: GraphStore, min_evidence: int, min_cluster_size: int, seed: int) -> dict[str, Any]:
+    """Cluster reps with enough evidence on capmap's sales skills; write labels and IN_LABEL."""
+    profiles: dict[str, dict[str, float]] = defaultdict(dict)
+    n_ev: Counter[str] = Counter()
+    for e in store.list_edges(schema.HAS_CAPABILITY):
+        if e.dst.startswith("capmap:"):
+            profiles[e.src][e.dst] = float(e.props["score"])
+            n_ev[e.src] += int(e.props["n_evidence"])
+    eligible = {r: p for r, p in profiles.items() if n_ev[r] >= min_evidence}
+    excluded = sorted(set(profiles) - set(eligible))
+    codes: dict[str, Counter[str]] = defaultdict(Counter)
+    for ev in store.iter_nodes(schema.EVIDENCE):
+        if ev["rep_id"] in eligible:
+            codes[ev["rep_id"]][ev["code"]] += 1
+    run = store.list_nodes(schema.RUN, where={"kind": "capabilities"})
+    priors = json.loads(run[-1]["manifest_json"]).get("priors", {}) if run else {}
+    try:
+        res = cluster_reps(eligible, codes, skill_names(store), priors, min_cluster_size=min_cluster_size, random_state=seed)
+    except NotEnoughData as e:
+        log.warning("clustering skipped: %s", e)
+        return {"n_labels": 0, "n_outliers": 0, "n_clustered": 0, "excluded_low_evidence": len(excluded), "message": str(e)}
+    run_id = "run:labels:" + hashlib.sha256(json.dumps(sorted(res.assignment.items())).encode()).hexdigest()[:12]
+    labels = [CapabilityLabel(id=f"label:{run_id[11:]}:{li.index}", name=li.name, name_zh=li.name_zh, top_skills=li.top_skills,
+                              top_codes=li.top_codes, n_members=len(li.members), run_id=run_id) for li in res.labels]
+    old = [x["id"] for x in store.iter_nodes(schema.CAPABILITY_LABEL)]
+    change = ChangeSet(delete_nodes=[(schema.CAPABILITY_LABEL, old)] if old else [])
+    change.add_nodes(labels)
+    change.add_edges(schema.IN_LABEL, schema.REP, schema.CAPABILITY_LABEL,
+                     [{"src": r, "dst": labels[[li.index for li in res.labels].index(k)].id, "probability": res.probability[r]}
+                      for r, k in sorted(res.assignment.items()) if k >= 0])
+    store.apply(change)
+    return {"n_labels": len(labels), "n_outliers": len(res.outliers), "n_clustered": len(res.rep_ids),
+            "excluded_low_evidence": len(excluded),
+            "labels": [{"id": lb.id, "name": lb.name, "n_members": lb.n_members, "top_codes": list(lb.top_codes)} for lb in labels]}

@@ -1,0 +1,283 @@
+"""The embedded default store: one SQLite file, standard library only.
+
+Nodes live in one table keyed by ``(label, id)`` with their properties as JSON; edges in
+another keyed by ``(type, src, dst, key)``. Properties listed in ``schema.INDEXED_PROPS`` get
+expression indexes. Every :meth:`SqliteStore.apply` is one ``BEGIN IMMEDIATE`` transaction, so
+a change is written whole or not at all, and two processes writing at once serialise on the
+file lock (WAL mode, busy timeout) instead of failing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from graph import schema
+from graph.errors import StoreError
+from graph.store import ChangeSet, Edge, Row
+
+log = logging.getLogger(__name__)
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS nodes (
+    label TEXT NOT NULL,
+    id    TEXT NOT NULL,
+    props TEXT NOT NULL,
+    PRIMARY KEY (label, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS edges (
+    type      TEXT NOT NULL,
+    src       TEXT NOT NULL,
+    dst       TEXT NOT NULL,
+    key       TEXT NOT NULL DEFAULT '',
+    src_label TEXT NOT NULL,
+    dst_label TEXT NOT NULL,
+    props     TEXT NOT NULL,
+    PRIMARY KEY (type, src, dst, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS edges_by_dst ON edges (type, dst);
+"""
+
+_UPSERT_NODE = (
+    "INSERT INTO nodes (label, id, props) VALUES (?, ?, ?) "
+    "ON CONFLICT (label, id) DO UPDATE SET props = json_patch(nodes.props, excluded.props)"
+)
+_UPSERT_EDGE = (
+    "INSERT INTO edges (type, src, dst, key, src_label, dst_label, props) "
+    "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 "
+    "WHERE EXISTS (SELECT 1 FROM nodes WHERE label = ?5 AND id = ?2) "
+    "AND EXISTS (SELECT 1 FROM nodes WHERE label = ?6 AND id = ?3) "
+    "ON CONFLICT (type, src, dst, key) DO UPDATE SET props = json_patch(edges.props, excluded.props)"
+)
+
+
+def _dumps(props: Mapping[str, Any]) -> str:
+    return json.dumps(props, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def _prop_expr(name: str) -> str:
+    if not name.replace("_", "").isalnum():
+        raise StoreError(f"property name {name!r} is not an identifier")
+    return f"json_extract(props, '$.{name}')"
+
+
+class SqliteStore:
+    """A :class:`graph.store.GraphStore` in one SQLite file.
+
+    Parameters
+    ----------
+    path:
+        The database file (created with its folder if missing), or ``":memory:"``.
+    timeout_s:
+        How long a writer waits for another process's lock before failing.
+    """
+
+    name = "sqlite"
+
+    def __init__(self, path: str | Path, timeout_s: float = 60.0) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._conn = sqlite3.connect(
+                self.path, timeout=timeout_s, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as e:  # pragma: no cover - depends on the file system
+            raise StoreError(f"cannot open SQLite store at {self.path}: {e}") from e
+        self._lock = threading.RLock()
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
+        self.setup()
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({self.path!r})"
+
+    # -- set-up -------------------------------------------------------------------------------
+    def setup(self) -> None:
+        with self._lock:
+            self._conn.executescript(_DDL)
+            for label, props in schema.INDEXED_PROPS.items():
+                for p in props:
+                    self._conn.execute(
+                        f"CREATE INDEX IF NOT EXISTS nodes_{label}_{p} "
+                        f"ON nodes (label, {_prop_expr(p)})"
+                    )
+
+    # -- writes -------------------------------------------------------------------------------
+    def apply(self, change: ChangeSet) -> None:
+        with self._lock:
+            cur = self._conn.cursor()
+            try:
+                cur.execute("BEGIN IMMEDIATE")
+                for rel_type, src_label, ids in change.delete_edges:
+                    cur.executemany(
+                        "DELETE FROM edges WHERE type = ? AND src = ? AND src_label = ?",
+                        ((rel_type, i, src_label) for i in ids),
+                    )
+                for label, ids in change.delete_nodes:
+                    cur.executemany(
+                        "DELETE FROM edges WHERE (src = ?1 AND src_label = ?2) OR (dst = ?1 AND dst_label = ?2)",
+                        ((i, label) for i in ids),
+                    )
+                    cur.executemany(
+                        "DELETE FROM nodes WHERE label = ? AND id = ?", ((label, i) for i in ids)
+                    )
+                for label, rows in change.nodes.items():
+                    schema.check_label(label)
+                    cur.executemany(_UPSERT_NODE, (self._node_params(label, r) for r in rows))
+                for batch in change.edges:
+                    cur.executemany(
+                        _UPSERT_EDGE,
+                        (
+                            self._edge_params(batch.rel_type, batch.src_label, batch.dst_label, r)
+                            for r in batch.rows
+                        ),
+                    )
+                cur.execute("COMMIT")
+            except BaseException as e:
+                cur.execute("ROLLBACK")
+                if isinstance(e, sqlite3.Error):
+                    raise StoreError(f"SQLite write failed and was rolled back: {e}") from e
+                raise
+
+    @staticmethod
+    def _node_params(label: str, row: Mapping[str, Any]) -> tuple[str, str, str]:
+        node_id = row.get("id")
+        if not isinstance(node_id, str) or not node_id:
+            raise StoreError(f"{label} row without a string id: {dict(row)!r}")
+        props = {k: v for k, v in row.items() if k != "id"}
+        return (label, node_id, _dumps(props))
+
+    @staticmethod
+    def _edge_params(rel: str, src_label: str, dst_label: str, row: Mapping[str, Any]) -> tuple[str, ...]:
+        props = {k: v for k, v in row.items() if k not in ("src", "dst", "key")}
+        return (rel, str(row["src"]), str(row["dst"]), str(row.get("key", "")), src_label, dst_label, _dumps(props))
+
+    # -- reads --------------------------------------------------------------------------------
+    @staticmethod
+    def _row(node_id: str, props: str) -> Row:
+        row: Row = {"id": node_id}
+        row.update(json.loads(props))
+        return row
+
+    def get_node(self, label: str, node_id: str) -> Row | None:
+        schema.check_label(label)
+        with self._lock:
+            hit = self._conn.execute(
+                "SELECT id, props FROM nodes WHERE label = ? AND id = ?", (label, node_id)
+            ).fetchone()
+        return self._row(*hit) if hit else None
+
+    def get_nodes(self, label: str, ids: Sequence[str]) -> dict[str, Row]:
+        schema.check_label(label)
+        out: dict[str, Row] = {}
+        ids = list(dict.fromkeys(ids))
+        with self._lock:
+            for i in range(0, len(ids), 500):
+                chunk = ids[i : i + 500]
+                q = f"SELECT id, props FROM nodes WHERE label = ? AND id IN ({','.join('?' * len(chunk))})"
+                for node_id, props in self._conn.execute(q, (label, *chunk)):
+                    out[node_id] = self._row(node_id, props)
+        return out
+
+    def _where(self, label: str, where: Mapping[str, Any] | None) -> tuple[str, list[Any]]:
+        sql = "label = ?"
+        params: list[Any] = [label]
+        for k, v in (where or {}).items():
+            if v is None:
+                sql += f" AND {_prop_expr(k)} IS NULL"
+            else:
+                sql += f" AND {_prop_expr(k)} = ?"
+                params.append(v)
+        return sql, params
+
+    def list_nodes(
+        self,
+        label: str,
+        where: Mapping[str, Any] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Row]:
+        schema.check_label(label)
+        cond, params = self._where(label, where)
+        q = f"SELECT id, props FROM nodes WHERE {cond} ORDER BY id LIMIT ? OFFSET ?"
+        with self._lock:
+            rows = self._conn.execute(q, (*params, -1 if limit is None else limit, offset)).fetchall()
+        return [self._row(i, p) for i, p in rows]
+
+    def iter_nodes(self, label: str, where: Mapping[str, Any] | None = None, batch_size: int = 5000) -> Iterator[Row]:
+        schema.check_label(label)
+        cond, params = self._where(label, where)
+        last = ""
+        while True:
+            with self._lock:
+                rows = self._conn.execute(
+                    f"SELECT id, props FROM nodes WHERE {cond} AND id > ? ORDER BY id LIMIT ?",
+                    (*params, last, batch_size),
+                ).fetchall()
+            if not rows:
+                return
+            for i, p in rows:
+                yield self._row(i, p)
+            last = rows[-1][0]
+
+    def count_nodes(self, label: str, where: Mapping[str, Any] | None = None) -> int:
+        schema.check_label(label)
+        cond, params = self._where(label, where)
+        with self._lock:
+            return int(self._conn.execute(f"SELECT count(*) FROM nodes WHERE {cond}", params).fetchone()[0])
+
+    def list_edges(
+        self,
+        rel_type: str,
+        src: str | None = None,
+        dst: str | None = None,
+        limit: int | None = None,
+    ) -> list[Edge]:
+        schema.check_rel(rel_type)
+        q = "SELECT src, dst, key, props FROM edges WHERE type = ?"
+        params: list[Any] = [rel_type]
+        if src is not None:
+            q += " AND src = ?"
+            params.append(src)
+        if dst is not None:
+            q += " AND dst = ?"
+            params.append(dst)
+        q += " ORDER BY src, dst, key LIMIT ?"
+        params.append(-1 if limit is None else limit)
+        with self._lock:
+            rows = self._conn.execute(q, params).fetchall()
+        return [Edge(rel_type, s, d, k, json.loads(p)) for s, d, k, p in rows]
+
+    def count_edges(self, rel_type: str) -> int:
+        schema.check_rel(rel_type)
+        with self._lock:
+            return int(self._conn.execute("SELECT count(*) FROM edges WHERE type = ?", (rel_type,)).fetchone()[0])
+
+    def neighbours(self, node_id: str, rel_type: str, direction: str = "out") -> list[tuple[Edge, Row]]:
+        schema.check_rel(rel_type)
+        if direction == "out":
+            q = (
+                "SELECT e.src, e.dst, e.key, e.props, n.id, n.props FROM edges e JOIN nodes n "
+                "ON n.label = e.dst_label AND n.id = e.dst WHERE e.type = ? AND e.src = ? ORDER BY e.dst, e.key"
+            )
+        elif direction == "in":
+            q = (
+                "SELECT e.src, e.dst, e.key, e.props, n.id, n.props FROM edges e JOIN nodes n "
+                "ON n.label = e.src_label AND n.id = e.src WHERE e.type = ? AND e.dst = ? ORDER BY e.src, e.key"
+            )
+        else:
+            raise StoreError(f"direction must be 'out' or 'in', not {direction!r}")
+        with self._lock:
+            rows = self._conn.execute(q, (rel_type, node_id)).fetchall()
+        return [(Edge(rel_type, s, d, k, json.loads(p)), self._row(ni, npr)) for s, d, k, p, ni, npr in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

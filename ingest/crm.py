@@ -1,0 +1,179 @@
+"""CRM Sales Opportunities (Maven Analytics; fictitious; licence unknown, so read from a data
+directory and never bundled): agents and managers as reps, accounts, products, deals with
+stage, dates, value and outcome, and their stage changes as behaviour events.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from graph import schema
+from graph.errors import InputError
+from graph.model import Account, Deal, Event, Evidence, Rep, Scenario
+from graph.store import ChangeSet
+from ingest.codebook import Codebook
+from ingest.coders import evidence_for
+from ingest.csvio import read_rows
+from ingest.p4g import add_event_edges
+from ingest.records import CrmAccountRow, CrmPipelineRow, CrmProductRow, CrmTeamRow, validate
+from ingest.report import IngestReport
+
+FILES = ("sales_teams.csv", "accounts.csv", "products.csv", "sales_pipeline.csv")
+
+
+def slug(text: str) -> str:
+    """A stable id fragment for a name.
+
+    >>> slug("Moses Frase"), slug("GTX Plus Basic")
+    ('moses-frase', 'gtx-plus-basic')
+    """
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def _product_key(name: str) -> str:
+    return re.sub(r"\s+", "", name).lower()
+
+
+def _stage_events(row: CrmPipelineRow, rep_id: str, deal_id: str) -> list[Event]:
+    out = []
+    if row.engage_date:
+        out.append(Event(id=f"{deal_id}:engaging", rep_id=rep_id, type="stage_change", source="crm",
+                         at=f"{row.engage_date.isoformat()}T00:00:00Z", deal_id=deal_id,
+                         text=f"{row.opportunity_id} → Engaging ({row.product})"))
+    if row.deal_stage in ("Won", "Lost") and row.close_date:
+        value = f", value {row.close_value:g}" if row.close_value is not None else ""
+        out.append(Event(id=f"{deal_id}:{row.deal_stage.lower()}", rep_id=rep_id, type="stage_change", source="crm",
+                         at=f"{row.close_date.isoformat()}T00:00:00Z", deal_id=deal_id,
+                         text=f"{row.opportunity_id} → {row.deal_stage} ({row.product}{value})"))
+    return out
+
+
+def load_crm(
+    data_dir: str | Path, codebook: Codebook, skill_names: dict[str, tuple[str, str]]
+) -> tuple[ChangeSet, IngestReport]:
+    d = Path(data_dir)
+    report = IngestReport("crm")
+    reps: dict[str, Rep] = {}
+    reports_to: list[dict[str, str]] = []
+    path = d / "sales_teams.csv"
+    for rec in read_rows(path, required=("sales_agent", "manager", "regional_office")):
+        t = validate(CrmTeamRow, rec, str(path))
+        if isinstance(t, InputError):
+            report.reject(t)
+            continue
+        mid = f"crm:{slug(t.manager)}"
+        reps.setdefault(mid, Rep(id=mid, name=t.manager, function="sales-manager", office=t.regional_office, source="crm"))
+        aid = f"crm:{slug(t.sales_agent)}"
+        reps[aid] = Rep(id=aid, name=t.sales_agent, function="sales", team=t.manager, office=t.regional_office, source="crm")
+        reports_to.append({"src": aid, "dst": mid})
+        report.accepted += 1
+    accounts: dict[str, Account] = {}
+    path = d / "accounts.csv"
+    for rec in read_rows(path, required=("account", "sector")):
+        a = validate(CrmAccountRow, rec, str(path))
+        if isinstance(a, InputError):
+            report.reject(a)
+            continue
+        accounts[a.account] = Account(id=f"crm:acct:{slug(a.account)}", name=a.account, sector=a.sector,
+                                      revenue=a.revenue, employees=a.employees, office_location=a.office_location,
+                                      parent=a.subsidiary_of)
+        report.accepted += 1
+    products: dict[str, CrmProductRow] = {}
+    path = d / "products.csv"
+    for rec in read_rows(path, required=("product", "series", "sales_price")):
+        p = validate(CrmProductRow, rec, str(path))
+        if isinstance(p, InputError):
+            report.reject(p)
+            continue
+        products[_product_key(p.product)] = p
+        report.accepted += 1
+
+    deals: list[Deal] = []
+    events: list[Event] = []
+    scenarios: dict[str, Scenario] = {}
+    worked: list[dict[str, str]] = []
+    seen: set[str] = set()
+    path = d / "sales_pipeline.csv"
+    rows: list[tuple[CrmPipelineRow, str]] = []
+    for rec in read_rows(path, required=("opportunity_id", "sales_agent", "product", "deal_stage")):
+        r = validate(CrmPipelineRow, rec, str(path))
+        if isinstance(r, InputError):
+            report.reject(r)
+            continue
+        prod = products.get(_product_key(r.product))
+        if prod is None:
+            report.reject(InputError(str(path), rec.line, "product", f"unknown product {r.product!r} (not in products.csv)"))
+            continue
+        if r.account and r.account not in accounts:
+            report.reject(InputError(str(path), rec.line, "account", f"unknown account {r.account!r} (not in accounts.csv)"))
+            continue
+        if r.deal_stage in ("Won", "Lost") and r.close_date is None:
+            report.reject(InputError(str(path), rec.line, "close_date", f"a {r.deal_stage} deal needs a close_date"))
+            continue
+        if r.opportunity_id in seen:
+            report.duplicates += 1
+            continue
+        seen.add(r.opportunity_id)
+        rows.append((r, prod.product))
+        report.accepted += 1
+
+    won_values = [r.close_value for r, _ in rows if r.deal_stage == "Won" and r.close_value is not None]
+    thresholds = {
+        c.code: float(np.quantile(won_values, c.value_upgrade["quantile"]))
+        for c in codebook.event_codes("stage_change") if c.value_upgrade and won_values
+    }
+    evidence: list[Evidence] = []
+    for r, product in rows:
+        rep_id = f"crm:{slug(r.sales_agent)}"
+        reps.setdefault(rep_id, Rep(id=rep_id, name=r.sales_agent, function="sales", source="crm"))
+        deal_id = f"crm:{r.opportunity_id}"
+        acct = accounts.get(r.account) if r.account else None
+        scenario_id = None
+        if acct is not None and acct.sector:
+            series = products[_product_key(product)].series
+            scenario_id = f"scn:crm:{slug(acct.sector)}|{slug(series)}"
+            scenarios.setdefault(scenario_id, Scenario(
+                id=scenario_id, customer_type=f"B2B buyer of {series}", stage="engage to close",
+                industry=acct.sector, name=f"{series} series to {acct.sector} accounts"))
+        outcome = {"Won": "won", "Lost": "lost"}.get(r.deal_stage, "open")
+        deals.append(Deal(id=deal_id, name=f"{product} for {r.account or 'unassigned account'}", stage=r.deal_stage,
+                          outcome=outcome, value=r.close_value, product=product,
+                          list_price=products[_product_key(product)].sales_price,
+                          account_id=acct.id if acct else None, scenario_id=scenario_id,
+                          engaged_at=r.engage_date.isoformat() if r.engage_date else None,
+                          closed_at=r.close_date.isoformat() if r.close_date else None, source="crm"))
+        worked.append({"src": rep_id, "dst": deal_id, "role": "sales"})
+        for ev in _stage_events(r, rep_id, deal_id):
+            events.append(ev)
+            evidence.extend(_code_stage_event(ev, r, codebook, skill_names, thresholds))
+    change = ChangeSet().add_nodes(list(reps.values())).add_nodes(list(accounts.values()))
+    change.add_nodes(list(scenarios.values())).add_nodes(deals).add_nodes(events).add_nodes(evidence)
+    change.add_edges(schema.REPORTS_TO, schema.REP, schema.REP, reports_to)
+    change.add_edges(schema.WORKED_ON, schema.REP, schema.DEAL, worked)
+    change.add_edges(schema.FOR_ACCOUNT, schema.DEAL, schema.ACCOUNT,
+                     [{"src": x.id, "dst": x.account_id} for x in deals if x.account_id])
+    change.add_edges(schema.IN_SCENARIO, schema.DEAL, schema.SCENARIO,
+                     [{"src": x.id, "dst": x.scenario_id} for x in deals if x.scenario_id])
+    add_event_edges(change, events, evidence)
+    return change, report
+
+
+def _code_stage_event(
+    ev: Event, row: CrmPipelineRow, codebook: Codebook, skill_names: dict[str, tuple[str, str]],
+    thresholds: dict[str, float],
+) -> list[Evidence]:
+    stage = ev.id.rsplit(":", 1)[1].capitalize()
+    out = []
+    for code in codebook.event_codes("stage_change"):
+        if code.event_stage != stage:
+            continue
+        level, why = code.level, None
+        up = code.value_upgrade
+        if up and code.code in thresholds and row.close_value is not None and row.close_value >= thresholds[code.code]:
+            level, why = max(level, up["level"]), (up["why_en"], up["why_zh"])
+        out.append(evidence_for(ev, code, level=level, confidence=1.0, coder="rules", codebook=codebook,
+                                skill_names=skill_names, text=ev.text, why=why))
+    return out

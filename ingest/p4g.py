@@ -1,0 +1,233 @@
+"""PersuasionForGood (Wang et al., ACL 2019) as reps, engagements and behaviour events.
+
+Each persuader (``B3`` of ``full_info.csv``, role ``B4 = 0``) is a Rep; each dialogue is an
+engagement (a Deal) that is *won* when the persuadee's actual donation ``B6`` is above 0; each
+persuader turn is a behaviour event with its text and turn order. Turns are coded sentence by
+sentence: the 300 annotated dialogues carry a human label per sentence (coder
+``annotation``); the others are coded by the trained :class:`~ingest.coders.TextCoder` and the
+codebook's rules.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from graph import schema
+from graph.errors import InputError
+from graph.model import Deal, Event, Evidence, Rep, Scenario
+from graph.store import ChangeSet
+from ingest.codebook import Codebook
+from ingest.coders import NON_STRATEGY, RuleCoder, TextCoder, Unit, evidence_for, outcome_level
+from ingest.csvio import read_rows
+from ingest.records import P4GAnnotatedRow, P4GDialogRow, P4GInfoRow, p4g_started_at, validate
+from ingest.report import IngestReport
+from ingest.text import sentence_units
+
+log = logging.getLogger(__name__)
+
+SCENARIO = Scenario(
+    id="scn:p4g:individual-donor|first-contact|nonprofit",
+    customer_type="individual donor",
+    stage="first contact to commitment",
+    industry="nonprofit",
+    name="Charity donation ask to an individual (PersuasionForGood)",
+)
+MIN_TEXT_CONFIDENCE = 0.35
+
+
+@dataclass
+class AnnotatedUnit:
+    dialogue: str
+    turn: int
+    text: str
+    label: str
+    prev_text: str
+    index_in_turn: int
+
+
+@dataclass
+class P4GData:
+    """What the files hold, validated: per-dialogue persuader, donation and turns."""
+
+    persuader: dict[str, str] = field(default_factory=dict)
+    donation: dict[str, float | None] = field(default_factory=dict)
+    turns: dict[str, list[tuple[int, int, str]]] = field(default_factory=dict)  # (turn, role, text)
+    annotated: dict[str, list[AnnotatedUnit]] = field(default_factory=dict)
+    report: IngestReport = field(default_factory=lambda: IngestReport("p4g"))
+
+
+def read_annotated(path: Path, report: IngestReport | None = None) -> list[AnnotatedUnit]:
+    """Persuader sentence units of the annotated dialogues with their label and context."""
+    report = report or IngestReport("p4g-annotated")
+    units: list[AnnotatedUnit] = []
+    last_other: dict[str, str] = {}
+    pos: dict[tuple[str, int], int] = defaultdict(int)
+    for rec in read_rows(path, required=("B2", "B4", "Turn", "Unit", "er_label_1")):
+        row = validate(P4GAnnotatedRow, rec, str(path))
+        if isinstance(row, InputError):
+            report.reject(row)
+            continue
+        if row.B4 == 1:
+            key = row.B2
+            prev = last_other.get(key, "")
+            # consecutive persuadee units of one turn form one context
+            last_other[key] = (prev + " " + row.Unit).strip() if pos.get((key, -row.Turn - 1)) else row.Unit
+            pos[(key, -row.Turn - 1)] = 1
+            continue
+        k = (row.B2, row.Turn)
+        units.append(
+            AnnotatedUnit(row.B2, row.Turn, row.Unit, row.er_label_1 or NON_STRATEGY, last_other.get(row.B2, ""), pos[k])
+        )
+        pos[k] += 1
+    return units
+
+
+def coder_label(label: str, classes: Iterable[str]) -> str:
+    """The text coder's class for an annotation label: itself if a class, else non-strategy."""
+    return label if label in set(classes) else NON_STRATEGY
+
+
+def read_p4g(data_dir: Path) -> P4GData:
+    """Read and validate the PersuasionForGood files in ``data_dir``; bad records are reported."""
+    data = P4GData()
+    info = data_dir / "full_info.csv"
+    for rec in read_rows(info, required=("B2", "B3", "B4", "B6")):
+        row = validate(P4GInfoRow, rec, str(info))
+        if isinstance(row, InputError):
+            data.report.reject(row)
+            continue
+        if row.B4 == 0:
+            data.persuader[row.B2] = row.B3
+        else:
+            data.donation[row.B2] = row.B6
+    dialog = data_dir / "full_dialog.csv"
+    for rec in read_rows(dialog, required=("B2", "B4", "Turn", "Unit")):
+        row = validate(P4GDialogRow, rec, str(dialog))
+        if isinstance(row, InputError):
+            data.report.reject(row)
+            continue
+        if row.B2 not in data.persuader:
+            data.report.reject(InputError(str(dialog), rec.line, "B2", f"dialogue {row.B2!r} has no persuader in full_info.csv"))
+            continue
+        data.turns.setdefault(row.B2, []).append((row.Turn, row.B4, row.Unit))
+    ann = data_dir / "annotated_300_dialog.csv"
+    if ann.is_file():
+        for u in read_annotated(ann, data.report):
+            data.annotated.setdefault(u.dialogue, []).append(u)
+    return data
+
+
+def load_p4g(
+    data_dir: str | Path,
+    codebook: Codebook,
+    coder: TextCoder | None,
+    skill_names: dict[str, tuple[str, str]],
+) -> tuple[ChangeSet, IngestReport]:
+    """Build the change that loads PersuasionForGood: reps, deals, events, evidence, edges."""
+    data = read_p4g(Path(data_dir))
+    report = data.report
+    change = ChangeSet().add_nodes([SCENARIO])
+    reps: dict[str, Rep] = {}
+    deals: list[Deal] = []
+    events: list[Event] = []
+    evidence: list[Evidence] = []
+    rules = RuleCoder(codebook)
+    rule_only = [c for c in rules.codes if c.rule_coded]
+    pending: list[tuple[Event, Unit, tuple[int, int], str]] = []  # for the text coder
+    for dlg in sorted(data.turns):
+        persuader = data.persuader[dlg]
+        rep_id = f"p4g:{persuader}"
+        reps.setdefault(rep_id, Rep(id=rep_id, name=f"Persuader {persuader}", function="sales", source="p4g"))
+        donation = data.donation.get(dlg)
+        outcome = "open" if donation is None else ("won" if donation > 0 else "lost")
+        at = p4g_started_at(dlg)
+        deals.append(
+            Deal(id=f"p4g:{dlg}", name=f"Donation ask {dlg}", stage="closed" if donation is not None else "open",
+                 outcome=outcome, value=donation, scenario_id=SCENARIO.id, engaged_at=at, closed_at=at, source="p4g")
+        )
+        prev_other = ""
+        gold = data.annotated.get(dlg)
+        seen_turns: set[int] = set()
+        for turn, role, text in sorted(data.turns[dlg], key=lambda t: (t[0], t[1])):
+            if role == 1:
+                prev_other = text
+                continue
+            if turn in seen_turns:
+                report.duplicates += 1
+                continue
+            seen_turns.add(turn)
+            ev = Event(id=f"p4g:{dlg}:{turn}", rep_id=rep_id, type="utterance", source="transcript",
+                       at=at, deal_id=f"p4g:{dlg}", text=text, turn=turn)
+            events.append(ev)
+            report.accepted += 1
+            if gold is not None:
+                evidence.extend(_gold_evidence(ev, [u for u in gold if u.turn == turn], codebook, outcome, skill_names))
+                continue
+            for i, span in enumerate(sentence_units(text)):
+                unit_text = text[span[0] : span[1]]
+                pending.append((ev, Unit(unit_text, prev_other, turn, i), span, outcome))
+                for code in rule_only:
+                    if any(p.search(unit_text) for p in code.patterns):
+                        level, why = outcome_level(code, unit_text, outcome)
+                        evidence.append(evidence_for(ev, code, level=level, confidence=0.7, coder="rules", why=why,
+                                                     codebook=codebook, skill_names=skill_names, text=text, span=span))
+    if coder is not None and pending:
+        proba = coder.predict_proba([p[1] for p in pending])
+        for (ev, unit, span, outcome), row in zip(pending, proba):
+            best = int(row.argmax())
+            label = coder.classes_[best]
+            if label == NON_STRATEGY or label not in codebook.codes or row[best] < MIN_TEXT_CONFIDENCE:
+                continue
+            code = codebook.codes[label]
+            level, why = outcome_level(code, unit.text, outcome)
+            evidence.append(evidence_for(ev, code, level=level, confidence=float(row[best]), coder="text",
+                                         codebook=codebook, skill_names=skill_names, text=ev.text, span=span, why=why))
+    change.add_nodes(list(reps.values())).add_nodes(deals).add_nodes(events).add_nodes(_dedupe(evidence))
+    change.add_edges(schema.WORKED_ON, schema.REP, schema.DEAL,
+                     [{"src": f"p4g:{data.persuader[d.id.removeprefix('p4g:')]}", "dst": d.id, "role": "persuader"}
+                      for d in deals])
+    change.add_edges(schema.IN_SCENARIO, schema.DEAL, schema.SCENARIO, [{"src": d.id, "dst": SCENARIO.id} for d in deals])
+    add_event_edges(change, events, _dedupe(evidence))
+    return change, report
+
+
+def _dedupe(items: list[Evidence]) -> list[Evidence]:
+    return list({e.id: e for e in items}.values())
+
+
+def _gold_evidence(
+    ev: Event, units: list[AnnotatedUnit], codebook: Codebook, outcome: str, skill_names: dict[str, tuple[str, str]]
+) -> list[Evidence]:
+    out = []
+    text = ev.text or ""
+    cursor = 0
+    for u in units:
+        start = text.find(u.text.strip(), cursor)
+        span = (start, start + len(u.text.strip())) if start >= 0 else None
+        if span:
+            cursor = span[1]
+        code = codebook.codes.get(u.label)
+        if code is None:
+            continue
+        level, why = outcome_level(code, u.text, outcome)
+        out.append(evidence_for(ev, code, level=level, confidence=1.0, coder="annotation", codebook=codebook,
+                                skill_names=skill_names, text=text if span else u.text, span=span, why=why,
+                                credibility_source="transcript"))
+    return out
+
+
+def add_event_edges(change: ChangeSet, events: list[Event], evidence: list[Evidence]) -> None:
+    """PERFORMED, ABOUT and EVIDENCES edges for events and their evidence."""
+    change.add_edges(schema.PERFORMED, schema.REP, schema.EVENT, [{"src": e.rep_id, "dst": e.id} for e in events])
+    change.add_edges(schema.ABOUT, schema.EVENT, schema.DEAL,
+                     [{"src": e.id, "dst": e.deal_id} for e in events if e.deal_id])
+    change.add_edges(
+        schema.EVIDENCES, schema.EVENT, schema.SKILL,
+        [{"src": x.event_id, "dst": x.skill_id, "key": x.id, "code": x.code, "level": x.level,
+          "confidence": x.confidence, "weight": round(x.confidence * x.credibility, 4), "coder": x.coder}
+         for x in evidence],
+    )
