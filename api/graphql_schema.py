@@ -71,6 +71,7 @@ class Capability:
     low: float
     high: float
     n_evidence: int
+    weight: float
     low_data: bool
     run_id: str
 

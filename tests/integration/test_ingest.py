@@ -1,0 +1,138 @@
+"""Every loader on real data: bad records named by file, line and field; the valid rest kept;
+importing twice changes nothing — on both stores."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from api import jobs
+from graph import schema
+from graph.errors import InputError
+from ingest.crm import load_crm
+from ingest.csvio import read_rows
+from ingest.onet import load_onet
+from ingest.p4g import load_p4g
+from ingest.xapi import load_xapi
+
+from conftest import SEEDS, SHARED_DATA, make_crm_slice, make_p4g_slice
+
+COUNTED = (schema.REP, schema.DEAL, schema.EVENT, schema.EVIDENCE, schema.SKILL, schema.ROLE, schema.SCENARIO, schema.ACCOUNT)
+EDGES = (schema.PERFORMED, schema.ABOUT, schema.EVIDENCES, schema.WORKED_ON, schema.REQUIRES, schema.BROADER)
+
+
+def counts(store) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    out = {lb: store.count_nodes(lb) for lb in COUNTED}
+    out.update({r: store.count_edges(r) for r in EDGES})
+    return out
+
+
+def edit_csv(path: Path, line: int, column: str, value: str) -> None:
+    """Set ``column`` of the record on file line ``line`` (header = line 1) to ``value``."""
+    with path.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    col = rows[0].index(column)
+    rows[line - 1][col] = value
+    with path.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f, lineterminator="\n").writerows(rows)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """Codebook, skill names and a coder trained once for the module."""
+    from graph.sqlite_store import SqliteStore
+
+    st = SqliteStore(tmp_path_factory.mktemp("ref") / "ref.sqlite")
+    jobs.load_reference(st, SEEDS)
+    cb = jobs.codebook_for(st, SEEDS)
+    coder, _ = jobs.train_coder(SEEDS, cb, evaluate=False)
+    return cb, jobs.skill_names(st), coder
+
+
+def test_p4g_bad_rows_named_rest_kept(tmp_path: Path, reference) -> None:  # type: ignore[no-untyped-def]
+    cb, names, coder = reference
+    d = make_p4g_slice(tmp_path / "p4g", n_annotated=5, n_other=5)
+    edit_csv(d / "full_dialog.csv", 4, "Turn", "two")
+    edit_csv(d / "full_info.csv", 3, "B6", "-3")
+    change, report = load_p4g(d, cb, coder, names)
+    where = {(Path(e.file).name, e.line, e.field) for e in report.rejects}
+    assert ("full_dialog.csv", 4, "Turn") in where
+    assert ("full_info.csv", 3, "B6") in where
+    assert "Turn" in str(report.rejects[0]) or "B6" in str(report.rejects[0])
+    assert report.accepted > 50
+    assert len(change.nodes[schema.DEAL]) == 10
+
+
+def test_onet_bad_rows_named_rest_kept(tmp_path: Path) -> None:
+    d = tmp_path / "onet"
+    shutil.copytree(SEEDS / "onet", d)
+    lines = (d / "Skills.txt").read_text(encoding="utf-8").splitlines(keepends=True)
+    parts = lines[9].split("\t")
+    parts[4] = "lots"
+    lines[9] = "\t".join(parts)
+    (d / "Skills.txt").write_text("".join(lines), encoding="utf-8")
+    change, report = load_onet(d)
+    assert [(Path(e.file).name, e.line, e.field) for e in report.rejects] == [("Skills.txt", 10, "Data Value")]
+    assert report.accepted == 133607
+    assert len(change.nodes[schema.ROLE]) == 21
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "crm_sales_opportunities").is_dir(), reason="CRM data folder not present")
+def test_crm_bad_rows_named_rest_kept(tmp_path: Path, reference) -> None:  # type: ignore[no-untyped-def]
+    cb, names, _ = reference
+    d = make_crm_slice(tmp_path / "crm", n_deals=300)
+    assert d is not None
+    edit_csv(d / "sales_pipeline.csv", 2, "close_value", "lots")
+    edit_csv(d / "sales_pipeline.csv", 3, "deal_stage", "Maybe")
+    edit_csv(d / "sales_pipeline.csv", 4, "product", "Hoverboard")
+    change, report = load_crm(d, cb, names)
+    assert [(e.line, e.field) for e in report.rejects] == [(2, "close_value"), (3, "deal_stage"), (4, "product")]
+    assert "Hoverboard" in report.rejects[2].reason
+    assert len(change.nodes[schema.DEAL]) == 297
+
+
+def test_xapi_bad_statements_named_rest_kept(tmp_path: Path, reference) -> None:  # type: ignore[no-untyped-def]
+    cb, names, _ = reference
+    stmts = json.loads((SEEDS / "xapi" / "datasim_tccc_dev_sample200.json").read_text(encoding="utf-8"))[:20]
+    stmts[3]["actor"]["openid"] = "http://id.example/x"  # two identifiers
+    del stmts[5]["verb"]
+    p = tmp_path / "x.json"
+    p.write_text(json.dumps(stmts), encoding="utf-8")
+    change, report = load_xapi([p], cb, names)
+    assert [(e.line, e.field) for e in report.rejects] == [(3, "actor"), (5, "verb")]
+    assert "exactly one identifier" in report.rejects[0].reason
+    assert report.accepted == 18
+
+
+def test_csv_duplicate_header_is_refused(tmp_path: Path) -> None:
+    p = tmp_path / "d.csv"
+    p.write_text("a,b,a\n1,2,3\n", encoding="utf-8")
+    with pytest.raises(InputError, match="duplicate column"):
+        list(read_rows(p))
+
+
+def test_csv_gb18030_and_bom(tmp_path: Path) -> None:
+    p = tmp_path / "g.csv"
+    p.write_bytes("名字;部门\n张三;销售\n".encode("gb18030"))
+    assert [r.row for r in read_rows(p)] == [{"名字": "张三", "部门": "销售"}]
+    q = tmp_path / "b.csv"
+    q.write_bytes("\ufeffa,b\n1,\"two\nlines\"\n3,4\n".encode("utf-8"))
+    assert [(r.line, r.row["a"]) for r in read_rows(q)] == [(2, "1"), (4, "3")]
+
+
+def test_importing_twice_changes_nothing(store, slice_dirs) -> None:  # type: ignore[no-untyped-def]
+    seeds, data = slice_dirs["seeds"], slice_dirs["data"]
+    jobs.load_reference(store, seeds)
+    cb = jobs.codebook_for(store, seeds)
+    coder, _ = jobs.train_coder(seeds, cb, evaluate=False)
+    jobs.ingest_sources(store, seeds, data, cb, coder)
+    first = counts(store)
+    jobs.load_reference(store, seeds)
+    jobs.ingest_sources(store, seeds, data, cb, coder)
+    assert counts(store) == first
+    assert first[schema.EVENT] > 500 and first[schema.EVIDENCE] > 300
+    assert first[schema.PERFORMED] == first[schema.EVENT]
