@@ -1,0 +1,315 @@
+"""The production store: Neo4j through the official ``neo4j`` driver (6.x).
+
+Behaves like :class:`graph.sqlite_store.SqliteStore` for every method of the store port (same
+row shapes, same ordering, same merge semantics); one conformance suite runs on both. Nodes
+carry their label and an ``id`` property under a uniqueness constraint; an edge is a
+relationship keyed by its ``key`` property within its type and endpoints.
+
+All Cypher lives in :mod:`graph.cypher`. A :class:`ChangeSet` is applied in one managed write
+transaction (retried by the driver on transient errors and deadlocks) as ``UNWIND`` batches of
+at most ``batch_size`` rows. Rows are validated and converted before the transaction opens, so
+a bad row fails fast and nothing is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import numbers
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from neo4j import Driver, GraphDatabase, ManagedTransaction, NotificationDisabledClassification, Record, Session
+from neo4j.exceptions import DriverError, Neo4jError
+
+from graph import cypher, schema
+from graph.errors import ConfigError, StoreError
+from graph.store import ChangeSet, Edge, Row
+
+log = logging.getLogger(__name__)
+
+_INT64 = (-(2**63), 2**63 - 1)
+Step = tuple[str, list[Any]]  # (Cypher with $rows, rows)
+
+
+# -- property values ----------------------------------------------------------------------------
+def to_property(value: Any, where: str) -> Any:
+    """``value`` as a Neo4j property the SQLite store would give back unchanged.
+
+    numpy scalars and arrays become Python values and lists, ``Decimal`` a float, tuples lists,
+    datetimes UTC ISO-8601 strings (``...Z``; naive ones are taken as UTC), dates ISO strings.
+    ``where`` names the label, id and property for the error raised on anything else.
+    """
+    if value is None or isinstance(value, (str, bool)):
+        return value
+    if isinstance(value, numbers.Integral):
+        if not _INT64[0] <= int(value) <= _INT64[1]:
+            raise StoreError(f"{where}: integer {value} does not fit in 64 bits; store it as a string")
+        return int(value)
+    if isinstance(value, (numbers.Real, Decimal)):
+        return float(value)
+    if isinstance(value, datetime):
+        utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return utc.replace(tzinfo=None).isoformat() + "Z"
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return _to_list(value, where)
+    if isinstance(value, Mapping):
+        raise StoreError(
+            f"{where}: a map cannot be a Neo4j property; store it as JSON text (like Event.attrs_json)"
+        )
+    if hasattr(value, "tolist"):  # numpy scalar or array
+        return to_property(value.tolist(), where)
+    raise StoreError(f"{where}: {type(value).__name__} values cannot be stored; use str, int, float, bool or a list")
+
+
+def _to_list(values: Sequence[Any], where: str) -> list[Any]:
+    items = [to_property(v, where) for v in values]
+    kinds = {type(v) for v in items}
+    if kinds <= {str} or kinds <= {bool}:
+        return items
+    if kinds <= {int, float}:
+        return [float(v) for v in items] if len(kinds) == 2 else items
+    raise StoreError(
+        f"{where}: a Neo4j list property holds only strings, only booleans or only numbers "
+        f"(no nulls, lists or maps); got {sorted(k.__name__ for k in kinds)}"
+    )
+
+
+def _props(row: Mapping[str, Any], skip: tuple[str, ...], where: str) -> dict[str, Any]:
+    return {k: to_property(v, f"{where} property {k!r}") for k, v in row.items() if k not in skip}
+
+
+def _node_row(label: str, row: Mapping[str, Any]) -> dict[str, Any]:
+    node_id = row.get("id")
+    if not isinstance(node_id, str) or not node_id:
+        raise StoreError(f"{label} row without a string id: {dict(row)!r}")
+    return {"id": node_id, "props": _props(row, ("id",), f"{label} {node_id!r}")}
+
+
+def _edge_row(rel_type: str, row: Mapping[str, Any]) -> dict[str, Any]:
+    if "src" not in row or "dst" not in row:
+        raise StoreError(f"{rel_type} edge row without src and dst: {dict(row)!r}")
+    src, dst, key = str(row["src"]), str(row["dst"]), str(row.get("key", ""))
+    where = f"{rel_type} edge {src!r}->{dst!r} key {key!r}"
+    return {"src": src, "dst": dst, "key": key, "props": _props(row, ("src", "dst", "key"), where)}
+
+
+def _known(label: str | None = None, rel_type: str | None = None) -> bool:
+    return (label is None or label in schema.NODE_LABELS) and (rel_type is None or rel_type in schema.REL_TYPES)
+
+
+def _run_steps(tx: ManagedTransaction, steps: Sequence[Step]) -> None:
+    for query, rows in steps:
+        tx.run(query, rows=rows).consume()
+
+
+def _fetch(tx: ManagedTransaction, query: str, params: dict[str, Any]) -> list[Record]:
+    return list(tx.run(query, params))
+
+
+def _node(props: Mapping[str, Any]) -> Row:
+    row: Row = {"id": props["id"]}
+    row.update(sorted((k, v) for k, v in props.items() if k != "id"))
+    return row
+
+
+def _edge(rel_type: str, rec: Record) -> Edge:
+    props = {k: v for k, v in sorted(rec["props"].items()) if k != "key"}
+    return Edge(rel_type, rec["src"], rec["dst"], rec["key"], props)
+
+
+class Neo4jStore:
+    """A :class:`graph.store.GraphStore` on a Neo4j database.
+
+    Parameters
+    ----------
+    driver:
+        A ready driver; build one with :meth:`connect` to let the store own (and close) it.
+    database:
+        The database every session names explicitly (``"neo4j"`` on Community Edition).
+    batch_size:
+        Rows per ``UNWIND`` statement; larger lists are split, all in one transaction.
+    owns_driver:
+        Close ``driver`` in :meth:`close`.
+    """
+
+    name = "neo4j"
+
+    def __init__(self, driver: Driver, database: str, *, batch_size: int = 5000, owns_driver: bool = False) -> None:
+        if not database:
+            raise ConfigError("Neo4jStore needs a database name, e.g. 'neo4j'")
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1, not {batch_size}")
+        self._driver = driver
+        self.database = database
+        self.batch_size = batch_size
+        self._owns_driver = owns_driver
+        self.setup()
+
+    @classmethod
+    def connect(
+        cls, uri: str, user: str, password: str, *, database: str, batch_size: int = 5000, **driver_config: Any
+    ) -> Neo4jStore:
+        """Open a driver on ``uri``, check it answers, and return a store that owns it."""
+        try:
+            driver = GraphDatabase.driver(uri, auth=(user, password), **driver_config)
+        except (DriverError, Neo4jError, ValueError) as e:
+            raise StoreError(f"cannot create a Neo4j driver for {uri}: {e}") from e
+        try:
+            driver.verify_connectivity()
+            return cls(driver, database, batch_size=batch_size, owns_driver=True)
+        except (DriverError, Neo4jError) as e:
+            driver.close()
+            raise StoreError(f"cannot connect to Neo4j at {uri} as {user!r}: {e}") from e
+        except BaseException:
+            driver.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"Neo4jStore(database={self.database!r}, batch_size={self.batch_size})"
+
+    # -- plumbing -----------------------------------------------------------------------------
+    def _session(self) -> Session:
+        return self._driver.session(
+            database=self.database,
+            bookmark_manager=self._driver.execute_query_bookmark_manager,
+            notifications_disabled_classifications=[NotificationDisabledClassification.UNRECOGNIZED],
+        )
+
+    @contextmanager
+    def _wrapped(self, operation: str) -> Iterator[None]:
+        try:
+            yield
+        except (Neo4jError, DriverError) as e:
+            raise StoreError(f"Neo4j {operation} failed on database {self.database!r}: {e}") from e
+
+    def _read(self, operation: str, query: str, **params: Any) -> list[Record]:
+        with self._wrapped(operation), self._session() as session:
+            return session.execute_read(_fetch, query, params)
+
+    def _chunks(self, rows: Sequence[Any]) -> Iterator[list[Any]]:
+        for i in range(0, len(rows), self.batch_size):
+            yield list(rows[i : i + self.batch_size])
+
+    # -- set-up -------------------------------------------------------------------------------
+    def setup(self) -> None:
+        statements = [cypher.create_constraint(x) for x in schema.NODE_LABELS]
+        statements += [cypher.create_index(x, p) for x, props in schema.INDEXED_PROPS.items() for p in props]
+        with self._wrapped("set-up (constraints and indexes)"), self._session() as session:
+            for statement in statements:
+                session.run(statement).consume()
+            session.run(cypher.await_indexes(), timeout_s=300).consume()
+        log.debug("Neo4j %r: %d constraints and indexes in place", self.database, len(statements))
+
+    # -- writes -------------------------------------------------------------------------------
+    def apply(self, change: ChangeSet) -> None:
+        steps = self._plan(change)
+        if not steps:
+            return
+        with self._wrapped(f"apply of {change.n_rows} rows"), self._session() as session:
+            session.execute_write(_run_steps, steps)
+        log.debug("Neo4j %r: applied %d statements", self.database, len(steps))
+
+    def _plan(self, change: ChangeSet) -> list[Step]:
+        """Every statement of ``change`` in the SQLite store's order, rows validated.
+
+        Deletions naming an unknown label or type delete nothing, as in SQLite; so do edge
+        batches whose endpoint label is unknown (no such endpoint can exist)."""
+        steps: list[Step] = []
+        for rel_type, src_label, ids in change.delete_edges:
+            if _known(src_label, rel_type):
+                q = cypher.delete_edges(rel_type, src_label)
+                steps += [(q, chunk) for chunk in self._chunks([str(i) for i in ids])]
+        for label, ids in change.delete_nodes:
+            if _known(label):
+                q = cypher.delete_nodes(label)
+                steps += [(q, chunk) for chunk in self._chunks([str(i) for i in ids])]
+        for label, rows in change.nodes.items():
+            q = cypher.merge_nodes(label)
+            steps += [(q, chunk) for chunk in self._chunks([_node_row(label, r) for r in rows])]
+        for batch in change.edges:
+            schema.check_rel(batch.rel_type)
+            if _known(batch.src_label) and _known(batch.dst_label):
+                q = cypher.merge_edges(batch.rel_type, batch.src_label, batch.dst_label)
+                rows = [_edge_row(batch.rel_type, r) for r in batch.rows]
+                steps += [(q, chunk) for chunk in self._chunks(rows)]
+        return [(q, rows) for q, rows in steps if rows]
+
+    # -- reads --------------------------------------------------------------------------------
+    def get_node(self, label: str, node_id: str) -> Row | None:
+        recs = self._read(f"get_node({label}, {node_id!r})", cypher.get_nodes(label), ids=[str(node_id)])
+        return _node(recs[0]["props"]) if recs else None
+
+    def get_nodes(self, label: str, ids: Sequence[str]) -> dict[str, Row]:
+        q = cypher.get_nodes(label)
+        out: dict[str, Row] = {}
+        for chunk in self._chunks([str(i) for i in dict.fromkeys(ids)]):
+            for rec in self._read(f"get_nodes({label})", q, ids=chunk):
+                row = _node(rec["props"])
+                out[row["id"]] = row
+        return out
+
+    @staticmethod
+    def _filter(where: Mapping[str, Any] | None) -> tuple[str, dict[str, Any]]:
+        condition, params = cypher.node_filter(where)
+        return condition, {k: to_property(v, f"filter value {k}") for k, v in params.items()}
+
+    def list_nodes(
+        self,
+        label: str,
+        where: Mapping[str, Any] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Row]:
+        condition, params = self._filter(where)
+        limited = limit is not None and limit >= 0  # a negative limit means none, as in SQLite
+        q = cypher.list_nodes(label, condition, limited)
+        recs = self._read(f"list_nodes({label})", q, offset=max(offset, 0), limit=limit, **params)
+        return [_node(r["props"]) for r in recs]
+
+    def iter_nodes(self, label: str, where: Mapping[str, Any] | None = None, batch_size: int = 5000) -> Iterator[Row]:
+        condition, params = self._filter(where)
+        q = cypher.page_nodes(label, condition)
+        after, page = "", batch_size if batch_size >= 0 else _INT64[1]
+        while True:
+            recs = self._read(f"iter_nodes({label})", q, after=after, limit=page, **params)
+            if not recs:
+                return
+            rows = [_node(r["props"]) for r in recs]
+            yield from rows
+            after = rows[-1]["id"]
+
+    def count_nodes(self, label: str, where: Mapping[str, Any] | None = None) -> int:
+        condition, params = self._filter(where)
+        recs = self._read(f"count_nodes({label})", cypher.count_nodes(label, condition), **params)
+        return int(recs[0]["n"])
+
+    def list_edges(
+        self,
+        rel_type: str,
+        src: str | None = None,
+        dst: str | None = None,
+        limit: int | None = None,
+    ) -> list[Edge]:
+        limited = limit is not None and limit >= 0
+        q = cypher.list_edges(rel_type, src is not None, dst is not None, limited)
+        ends = {k: None if v is None else str(v) for k, v in (("src", src), ("dst", dst))}
+        recs = self._read(f"list_edges({rel_type})", q, limit=limit, **ends)
+        return [_edge(rel_type, r) for r in recs]
+
+    def count_edges(self, rel_type: str) -> int:
+        return int(self._read(f"count_edges({rel_type})", cypher.count_edges(rel_type))[0]["n"])
+
+    def neighbours(self, node_id: str, rel_type: str, direction: str = "out") -> list[tuple[Edge, Row]]:
+        q = cypher.neighbours(schema.check_rel(rel_type), direction)
+        recs = self._read(f"neighbours({node_id!r}, {rel_type}, {direction})", q, id=str(node_id))
+        return [(_edge(rel_type, r), _node(r["node"])) for r in recs]
+
+    def close(self) -> None:
+        if self._owns_driver:
+            self._driver.close()
+
