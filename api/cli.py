@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -51,14 +51,14 @@ def _fail(e: CapmapError, as_json: bool) -> None:
     raise typer.Exit(2)
 
 
-StoreOpt = typer.Option(None, "--store", help="sqlite:///path (default out/capmap.sqlite) or bolt://host:7687")
-DataOpt = typer.Option(None, "--data-dir", help="folder with non-bundled data (crm_sales_opportunities/)")
-JsonOpt = typer.Option(False, "--json", help="print one JSON object as the last line")
+StoreOpt = Annotated[Optional[str], typer.Option("--store", help="sqlite:///path (default out/capmap.sqlite) or bolt://host:7687")]
+DataOpt = Annotated[Optional[Path], typer.Option("--data-dir", help="folder with non-bundled data (crm_sales_opportunities/)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object as the last line")]
 
 
 @app.command()
-def demo(store: Optional[str] = StoreOpt, data_dir: Optional[Path] = DataOpt, as_json: bool = JsonOpt,
-         quiet: bool = typer.Option(False, "--quiet", "-q")) -> None:
+def demo(store: StoreOpt = None, data_dir: DataOpt = None, as_json: JsonOpt = False,
+         quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> None:
     """Run the whole main job on the bundled real data (plus --data-dir) and print a summary."""
     from api.demo import run_demo
 
@@ -109,7 +109,7 @@ def _print_summary(s: dict[str, Any], settings: Settings) -> None:
     out.print(f"Summary written to {Path(settings.out_dir) / 'demo-summary.json'}")
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     p4g = "p4g"
     onet = "onet"
     crm = "crm"
@@ -118,11 +118,12 @@ class Format(str, Enum):
 
 
 @app.command()
-def ingest(path: Path = typer.Argument(..., help="file or folder to import"),
-           fmt: Format = typer.Option(..., "--format", help="what PATH holds"),
-           store: Optional[str] = StoreOpt, as_json: bool = JsonOpt,
-           no_coder: bool = typer.Option(False, "--no-text-coder", help="code with rules only (faster)"),
-           rejects: Optional[Path] = typer.Option(None, "--rejects", help="where to write the rejects report (JSON lines)")) -> None:
+def ingest(path: Annotated[Path, typer.Argument(help="file or folder to import")],
+           fmt: Annotated[Format, typer.Option("--format", help="what PATH holds")],
+           store: StoreOpt = None, as_json: JsonOpt = False,
+           no_coder: Annotated[bool, typer.Option("--no-text-coder", help="code with rules only (faster)")] = False,
+           rejects: Annotated[Optional[Path], typer.Option("--rejects", help="where to write the rejects report (JSON lines)")] = None,
+           ) -> None:
     """Import one source into the store; bad records are reported, the valid rest is kept."""
     from api import jobs
     from ingest.catalogue import load_catalogue, load_skills
@@ -165,15 +166,15 @@ def ingest(path: Path = typer.Argument(..., help="file or folder to import"),
     rej = None
     if report.rejects:
         rej = str(report.write_rejects(rejects or Path(settings.out_dir) / f"rejects-{report.source}.jsonl"))
-        for e in report.rejects[:10]:
-            console.print(f"[yellow]rejected[/yellow] {e}")
+        for bad in report.rejects[:10]:
+            console.print(f"[yellow]rejected[/yellow] {escape(str(bad))}")
     summary = report.summary(rej)
     console.print(f"{report.source}: accepted {report.accepted}, rejected {report.rejected}, duplicates {report.duplicates}")
     _emit(summary, as_json)
 
 
 @app.command()
-def serve(store: Optional[str] = StoreOpt, host: str = "127.0.0.1", port: int = 8000) -> None:
+def serve(store: StoreOpt = None, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serve GraphQL (GraphiQL explorer at /graphql) and /health."""
     import uvicorn
 

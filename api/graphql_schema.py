@@ -243,7 +243,7 @@ class Query:
             return TeamInfeasible(reason=e.reason, constraint=e.constraint)
         except NotFound as e:
             return NotFoundError(message=str(e))
-        rule = "cover each required skill at its level with at most %d members" % max_size
+        rule = f"cover each required skill at its level with at most {max_size} members"
         return _team(s, rule, _store(info))
 
     @strawberry.field
@@ -267,5 +267,9 @@ def _should_mask(error: Any) -> bool:
 
 schema = strawberry.Schema(
     query=Query,
-    extensions=[ParserCache(maxsize=256), ValidationCache(maxsize=256), MaskErrors(should_mask_error=_should_mask)],
+    extensions=[  # instances are how strawberry documents these extensions
+        ParserCache(maxsize=256),  # type: ignore[list-item]
+        ValidationCache(maxsize=256),  # type: ignore[list-item]
+        MaskErrors(should_mask_error=_should_mask),  # type: ignore[list-item]
+    ],
 )

@@ -17,12 +17,12 @@ import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import GroupKFold
 
+from clustering.labels import cluster_reps
+from clustering.scoring import ScoringParams, score_capabilities
 from graph import schema
 from graph.errors import NotEnoughData
 from graph.model import CapabilityLabel, Run
 from graph.store import ChangeSet, GraphStore
-from clustering.labels import cluster_reps
-from clustering.scoring import ScoringParams, score_capabilities
 from ingest.catalogue import load_catalogue, load_skills
 from ingest.codebook import Codebook, load_codebook
 from ingest.coders import TextCoder, Unit
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 
 def skill_names(store: GraphStore) -> dict[str, tuple[str, str]]:
-    return {s["id"]: (s.get("name", s["id"]), s.get("name_zh") or s.get("name", s["id"]))
+    return {s["id"]: (str(s.get("name", s["id"])), str(s.get("name_zh") or s.get("name", s["id"])))
             for s in store.iter_nodes(schema.SKILL)}
 
 

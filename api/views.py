@@ -55,8 +55,8 @@ class TeamSuggestion:
 def suggest_team(store: GraphStore, request: AssembleTeam, deal_id: str | None = None, n_evidence: int = 3) -> TeamSuggestion:
     deal = require_node(store, schema.DEAL, deal_id) if deal_id else None
     caps, functions = all_capabilities(store)
-    for s in request.needs:
-        require_node(store, schema.SKILL, s.skill_id)
+    for need in request.needs:
+        require_node(store, schema.SKILL, need.skill_id)
     result = assemble_team(request, caps, functions)
     evidence, history = {}, {}
     for m in result.members:
@@ -66,7 +66,7 @@ def suggest_team(store: GraphStore, request: AssembleTeam, deal_id: str | None =
         evidence[m.rep_id] = ev[: n_evidence * 2]
         won = []
         if deal and deal.get("scenario_id"):
-            for e, d in store.neighbours(m.rep_id, schema.WORKED_ON, "out"):
+            for _, d in store.neighbours(m.rep_id, schema.WORKED_ON, "out"):
                 if d.get("scenario_id") == deal["scenario_id"] and d.get("outcome") == "won":
                     won.append(d["id"])
         history[m.rep_id] = won[:5]
@@ -84,12 +84,12 @@ def growth_path(store: GraphStore, rep_id: str, target_id: str, hours_per_week: 
     required = role_requirements(store, target_id)
     current = {c.skill_id: c.level for c in capabilities_of(store, rep_id)}
     catalogue = [
-        Resource(r["id"], r.get("title", r["id"]), r.get("kind", "course"), e.dst, int(e.props["to_level"]), float(e.props["hours"]))
+        Resource(r["id"], str(r.get("title", r["id"])), str(r.get("kind", "course")), e.dst, int(e.props["to_level"]), float(e.props["hours"]))
         for r in store.iter_nodes(schema.LEARNING_RESOURCE)
         for e in store.list_edges(schema.TEACHES, src=r["id"])
     ]
     precedes = [(e.src, e.dst) for e in store.list_edges(schema.PRECEDES)]
-    names = {s["id"]: s.get("name", s["id"]) for s in store.iter_nodes(schema.SKILL)}
+    names = {s["id"]: str(s.get("name", s["id"])) for s in store.iter_nodes(schema.SKILL)}
     return plan_growth(rep_id, target_id, required, current, catalogue, precedes, names, hours_per_week)
 
 

@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from graph.model import Capability
@@ -54,7 +54,7 @@ def _parse(at: str | None) -> float | None:
     except ValueError:
         return None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return dt.timestamp()
 
 
@@ -81,7 +81,7 @@ def reference_time(evidence: Iterable[Mapping[str, Any]]) -> float | None:
 
 
 def score_capabilities(
-    evidence: list[Mapping[str, Any]],
+    evidence: Sequence[Mapping[str, Any]],
     broader: Mapping[str, str],
     run_id: str,
     params: ScoringParams = ScoringParams(),
@@ -143,7 +143,7 @@ def score_capabilities(
 
 
 def contributions(
-    evidence: list[Mapping[str, Any]], ref_ts: float | None, params: ScoringParams = ScoringParams()
+    evidence: Sequence[Mapping[str, Any]], ref_ts: float | None, params: ScoringParams = ScoringParams()
 ) -> list[tuple[str, float]]:
     """How much each evidence item counted: (evidence id, share of the total weight)."""
     ws = [(str(e["id"]), evidence_weight(e, ref_ts, params)) for e in evidence]

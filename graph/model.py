@@ -41,7 +41,7 @@ class Node:
         for k, v in row.items():
             if k in names:
                 kwargs[k] = tuple(v) if isinstance(v, list) else v
-        return cls(**kwargs)
+        return cls(**kwargs)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

@@ -92,4 +92,4 @@ def read_rows(
                     str(p), start, None, f"has {len(values)} fields, header has {len(header)}"
                 ))
                 continue
-            yield Record(start, dict(zip(header, values)))
+            yield Record(start, dict(zip(header, values, strict=True)))

@@ -106,14 +106,14 @@ def read_p4g(data_dir: Path) -> P4GData:
             data.donation[row.B2] = row.B6
     dialog = data_dir / "full_dialog.csv"
     for rec in read_rows(dialog, required=("B2", "B4", "Turn", "Unit")):
-        row = validate(P4GDialogRow, rec, str(dialog))
-        if isinstance(row, InputError):
-            data.report.reject(row)
+        turn = validate(P4GDialogRow, rec, str(dialog))
+        if isinstance(turn, InputError):
+            data.report.reject(turn)
             continue
-        if row.B2 not in data.persuader:
-            data.report.reject(InputError(str(dialog), rec.line, "B2", f"dialogue {row.B2!r} has no persuader in full_info.csv"))
+        if turn.B2 not in data.persuader:
+            data.report.reject(InputError(str(dialog), rec.line, "B2", f"dialogue {turn.B2!r} has no persuader in full_info.csv"))
             continue
-        data.turns.setdefault(row.B2, []).append((row.Turn, row.B4, row.Unit))
+        data.turns.setdefault(turn.B2, []).append((turn.Turn, turn.B4, turn.Unit))
     ann = data_dir / "annotated_300_dialog.csv"
     if ann.is_file():
         for u in read_annotated(ann, data.report):
@@ -177,7 +177,7 @@ def load_p4g(
                                                      codebook=codebook, skill_names=skill_names, text=text, span=span))
     if coder is not None and pending:
         proba = coder.predict_proba([p[1] for p in pending])
-        for (ev, unit, span, outcome), row in zip(pending, proba):
+        for (ev, unit, span, outcome), row in zip(pending, proba, strict=True):
             best = int(row.argmax())
             label = coder.classes_[best]
             if label == NON_STRATEGY or label not in codebook.codes or row[best] < MIN_TEXT_CONFIDENCE:

@@ -82,7 +82,7 @@ def _copy_rows(src: Path, dst: Path, keep) -> int:  # type: ignore[no-untyped-de
         w.writerow(header)
         n = 0
         for row in r:
-            if keep(dict(zip(header, row))):
+            if keep(dict(zip(header, row, strict=False))):
                 w.writerow(row)
                 n += 1
     return n

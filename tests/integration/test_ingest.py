@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from api import jobs
+from conftest import SEEDS, SHARED_DATA, make_crm_slice, make_p4g_slice
 from graph import schema
 from graph.errors import InputError
 from ingest.crm import load_crm
@@ -18,8 +19,6 @@ from ingest.csvio import read_rows
 from ingest.onet import load_onet
 from ingest.p4g import load_p4g
 from ingest.xapi import load_xapi
-
-from conftest import SEEDS, SHARED_DATA, make_crm_slice, make_p4g_slice
 
 COUNTED = (schema.REP, schema.DEAL, schema.EVENT, schema.EVIDENCE, schema.SKILL, schema.ROLE, schema.SCENARIO, schema.ACCOUNT)
 EDGES = (schema.PERFORMED, schema.ABOUT, schema.EVIDENCES, schema.WORKED_ON, schema.REQUIRES, schema.BROADER)
