@@ -7,6 +7,7 @@ JSON-able values keyed by ``id``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
@@ -18,6 +19,11 @@ LEVELS = (0, 1, 2, 3, 4)
 LEVEL_NAMES = {0: "L0 none", 1: "L1 aware", 2: "L2 practising", 3: "L3 proficient", 4: "L4 expert"}
 
 
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
 @dataclass(frozen=True)
 class Node:
     """Base of every node type: an ``id`` and a graph label."""
@@ -27,11 +33,11 @@ class Node:
 
     def to_row(self) -> dict[str, Any]:
         row: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
+        for name in _field_names(type(self)):
+            v = getattr(self, name)
             if v is None:
                 continue
-            row[f.name] = list(v) if isinstance(v, tuple) else v
+            row[name] = list(v) if isinstance(v, tuple) else v
         return row
 
     @classmethod

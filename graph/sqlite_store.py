@@ -9,13 +9,14 @@ file lock (WAL mode, busy timeout) instead of failing.
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from graph import schema
 from graph.errors import StoreError
@@ -56,8 +57,14 @@ _UPSERT_EDGE = (
 )
 
 
+_OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+
 def _dumps(props: Mapping[str, Any]) -> str:
-    return json.dumps(props, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    try:
+        return orjson.dumps(props, option=_OPTS).decode()
+    except TypeError as e:
+        raise StoreError(f"a property value cannot be stored: {e} (in {dict(props)!r:.200})") from e
 
 
 def _prop_expr(name: str) -> str:
@@ -104,9 +111,10 @@ class SqliteStore:
             self._conn.executescript(_DDL)
             for label, props in schema.INDEXED_PROPS.items():
                 for p in props:
+                    # partial indexes: an insert evaluates only the expressions of its own label
                     self._conn.execute(
                         f"CREATE INDEX IF NOT EXISTS nodes_{label}_{p} "
-                        f"ON nodes (label, {_prop_expr(p)})"
+                        f"ON nodes ({_prop_expr(p)}, id) WHERE label = '{label}'"
                     )
 
     # -- writes -------------------------------------------------------------------------------
@@ -140,6 +148,9 @@ class SqliteStore:
                         ),
                     )
                 cur.execute("COMMIT")
+                if change.n_rows >= 5000:
+                    # fresh statistics let the planner pick the per-label partial indexes
+                    cur.execute("ANALYZE")
             except BaseException as e:
                 cur.execute("ROLLBACK")
                 if isinstance(e, sqlite3.Error):
@@ -163,7 +174,7 @@ class SqliteStore:
     @staticmethod
     def _row(node_id: str, props: str) -> Row:
         row: Row = {"id": node_id}
-        row.update(json.loads(props))
+        row.update(orjson.loads(props))
         return row
 
     def get_node(self, label: str, node_id: str) -> Row | None:
@@ -187,8 +198,10 @@ class SqliteStore:
         return out
 
     def _where(self, label: str, where: Mapping[str, Any] | None) -> tuple[str, list[Any]]:
-        sql = "label = ?"
-        params: list[Any] = [label]
+        # the label is checked against the schema, so it can stand as a literal, which lets
+        # SQLite use the label's partial indexes
+        sql = f"label = '{schema.check_label(label)}'"
+        params: list[Any] = []
         for k, v in (where or {}).items():
             if v is None:
                 sql += f" AND {_prop_expr(k)} IS NULL"
@@ -253,7 +266,7 @@ class SqliteStore:
         params.append(-1 if limit is None else limit)
         with self._lock:
             rows = self._conn.execute(q, params).fetchall()
-        return [Edge(rel_type, s, d, k, json.loads(p)) for s, d, k, p in rows]
+        return [Edge(rel_type, s, d, k, orjson.loads(p)) for s, d, k, p in rows]
 
     def count_edges(self, rel_type: str) -> int:
         schema.check_rel(rel_type)
@@ -276,7 +289,7 @@ class SqliteStore:
             raise StoreError(f"direction must be 'out' or 'in', not {direction!r}")
         with self._lock:
             rows = self._conn.execute(q, (rel_type, node_id)).fetchall()
-        return [(Edge(rel_type, s, d, k, json.loads(p)), self._row(ni, npr)) for s, d, k, p, ni, npr in rows]
+        return [(Edge(rel_type, s, d, k, orjson.loads(p)), self._row(ni, npr)) for s, d, k, p, ni, npr in rows]
 
     def close(self) -> None:
         with self._lock:
