@@ -267,9 +267,9 @@ def _should_mask(error: Any) -> bool:
 
 schema = strawberry.Schema(
     query=Query,
-    extensions=[  # instances are how strawberry documents these extensions
-        ParserCache(maxsize=256),  # type: ignore[list-item]
-        ValidationCache(maxsize=256),  # type: ignore[list-item]
-        MaskErrors(should_mask_error=_should_mask),  # type: ignore[list-item]
+    extensions=[  # factories: a fresh extension per request
+        lambda: ParserCache(maxsize=256),
+        lambda: ValidationCache(maxsize=256),
+        lambda: MaskErrors(should_mask_error=_should_mask),
     ],
 )

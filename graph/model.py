@@ -7,7 +7,6 @@ JSON-able values keyed by ``id``).
 from __future__ import annotations
 
 import dataclasses
-import functools
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
@@ -19,9 +18,14 @@ LEVELS = (0, 1, 2, 3, 4)
 LEVEL_NAMES = {0: "L0 none", 1: "L1 aware", 2: "L2 practising", 3: "L3 proficient", 4: "L4 expert"}
 
 
-@functools.cache
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def _field_names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(cls))
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
 
 
 @dataclass(frozen=True)

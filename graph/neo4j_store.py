@@ -14,11 +14,8 @@ a bad row fails fast and nothing is written.
 from __future__ import annotations
 
 import logging
-import numbers
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
-from decimal import Decimal
 from typing import Any
 
 from neo4j import Driver, GraphDatabase, ManagedTransaction, NotificationDisabledClassification, Record, Session
@@ -27,75 +24,19 @@ from neo4j.exceptions import DriverError, Neo4jError
 from graph import cypher, schema
 from graph.errors import ConfigError, StoreError
 from graph.store import ChangeSet, Edge, Row
+from graph.values import INT64_MAX, edge_row, node_row, to_property
 
 log = logging.getLogger(__name__)
 
-_INT64 = (-(2**63), 2**63 - 1)
 Step = tuple[str, list[Any]]  # (Cypher with $rows, rows)
 
 
-# -- property values ----------------------------------------------------------------------------
-def to_property(value: Any, where: str) -> Any:
-    """``value`` as a Neo4j property the SQLite store would give back unchanged.
-
-    numpy scalars and arrays become Python values and lists, ``Decimal`` a float, tuples lists,
-    datetimes UTC ISO-8601 strings (``...Z``; naive ones are taken as UTC), dates ISO strings.
-    ``where`` names the label, id and property for the error raised on anything else.
-    """
-    if value is None or isinstance(value, (str, bool)):
-        return value
-    if isinstance(value, numbers.Integral):
-        if not _INT64[0] <= int(value) <= _INT64[1]:
-            raise StoreError(f"{where}: integer {value} does not fit in 64 bits; store it as a string")
-        return int(value)
-    if isinstance(value, (numbers.Real, Decimal)):
-        return float(value)
-    if isinstance(value, datetime):
-        utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-        return utc.replace(tzinfo=None).isoformat() + "Z"
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, (list, tuple)):
-        return _to_list(value, where)
-    if isinstance(value, Mapping):
-        raise StoreError(
-            f"{where}: a map cannot be a Neo4j property; store it as JSON text (like Event.attrs_json)"
-        )
-    if hasattr(value, "tolist"):  # numpy scalar or array
-        return to_property(value.tolist(), where)
-    raise StoreError(f"{where}: {type(value).__name__} values cannot be stored; use str, int, float, bool or a list")
+def _by_id(row: Mapping[str, Any]) -> str:
+    return str(row["id"])
 
 
-def _to_list(values: Sequence[Any], where: str) -> list[Any]:
-    items = [to_property(v, where) for v in values]
-    kinds = {type(v) for v in items}
-    if kinds <= {str} or kinds <= {bool}:
-        return items
-    if kinds <= {int, float}:
-        return [float(v) for v in items] if len(kinds) == 2 else items
-    raise StoreError(
-        f"{where}: a Neo4j list property holds only strings, only booleans or only numbers "
-        f"(no nulls, lists or maps); got {sorted(k.__name__ for k in kinds)}"
-    )
-
-
-def _props(row: Mapping[str, Any], skip: tuple[str, ...], where: str) -> dict[str, Any]:
-    return {k: to_property(v, f"{where} property {k!r}") for k, v in row.items() if k not in skip}
-
-
-def _node_row(label: str, row: Mapping[str, Any]) -> dict[str, Any]:
-    node_id = row.get("id")
-    if not isinstance(node_id, str) or not node_id:
-        raise StoreError(f"{label} row without a string id: {dict(row)!r}")
-    return {"id": node_id, "props": _props(row, ("id",), f"{label} {node_id!r}")}
-
-
-def _edge_row(rel_type: str, row: Mapping[str, Any]) -> dict[str, Any]:
-    if "src" not in row or "dst" not in row:
-        raise StoreError(f"{rel_type} edge row without src and dst: {dict(row)!r}")
-    src, dst, key = str(row["src"]), str(row["dst"]), str(row.get("key", ""))
-    where = f"{rel_type} edge {src!r}->{dst!r} key {key!r}"
-    return {"src": src, "dst": dst, "key": key, "props": _props(row, ("src", "dst", "key"), where)}
+def _by_ends(row: Mapping[str, Any]) -> tuple[str, str, str]:
+    return row["src"], row["dst"], row["key"]
 
 
 def _known(label: str | None = None, rel_type: str | None = None) -> bool:
@@ -217,25 +158,28 @@ class Neo4jStore:
     def _plan(self, change: ChangeSet) -> list[Step]:
         """Every statement of ``change`` in the SQLite store's order, rows validated.
 
-        Deletions naming an unknown label or type delete nothing, as in SQLite; so do edge
-        batches whose endpoint label is unknown (no such endpoint can exist)."""
+        Rows are sorted by key (stably, so of two rows for one id the later still wins): writers
+        running at once then lock nodes in the same order and deadlock less. Deletions naming an
+        unknown label or type delete nothing, as in SQLite; so do edge batches whose endpoint
+        label is unknown (no such endpoint can exist)."""
         steps: list[Step] = []
         for rel_type, src_label, ids in change.delete_edges:
             if _known(src_label, rel_type):
                 q = cypher.delete_edges(rel_type, src_label)
-                steps += [(q, chunk) for chunk in self._chunks([str(i) for i in ids])]
+                steps += [(q, chunk) for chunk in self._chunks(sorted(str(i) for i in ids))]
         for label, ids in change.delete_nodes:
             if _known(label):
                 q = cypher.delete_nodes(label)
-                steps += [(q, chunk) for chunk in self._chunks([str(i) for i in ids])]
+                steps += [(q, chunk) for chunk in self._chunks(sorted(str(i) for i in ids))]
         for label, rows in change.nodes.items():
             q = cypher.merge_nodes(label)
-            steps += [(q, chunk) for chunk in self._chunks([_node_row(label, r) for r in rows])]
+            node_rows = sorted((node_row(label, r) for r in rows), key=_by_id)  # stable: last row wins
+            steps += [(q, chunk) for chunk in self._chunks(node_rows)]
         for batch in change.edges:
             schema.check_rel(batch.rel_type)
             if _known(batch.src_label) and _known(batch.dst_label):
                 q = cypher.merge_edges(batch.rel_type, batch.src_label, batch.dst_label)
-                rows = [_edge_row(batch.rel_type, r) for r in batch.rows]
+                rows = sorted((edge_row(batch.rel_type, r) for r in batch.rows), key=_by_ends)
                 steps += [(q, chunk) for chunk in self._chunks(rows)]
         return [(q, rows) for q, rows in steps if rows]
 
@@ -274,7 +218,7 @@ class Neo4jStore:
     def iter_nodes(self, label: str, where: Mapping[str, Any] | None = None, batch_size: int = 5000) -> Iterator[Row]:
         condition, params = self._filter(where)
         q = cypher.page_nodes(label, condition)
-        after, page = "", batch_size if batch_size >= 0 else _INT64[1]
+        after, page = "", batch_size if batch_size >= 0 else INT64_MAX
         while True:
             recs = self._read(f"iter_nodes({label})", q, after=after, limit=page, **params)
             if not recs:

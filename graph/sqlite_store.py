@@ -21,6 +21,7 @@ import orjson
 from graph import schema
 from graph.errors import StoreError
 from graph.store import ChangeSet, Edge, Row
+from graph.values import edge_row, node_row
 
 log = logging.getLogger(__name__)
 
@@ -39,21 +40,24 @@ CREATE TABLE IF NOT EXISTS edges (
     src_label TEXT NOT NULL,
     dst_label TEXT NOT NULL,
     props     TEXT NOT NULL,
-    PRIMARY KEY (type, src, dst, key)
+    PRIMARY KEY (type, src_label, src, dst_label, dst, key)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS edges_by_dst ON edges (type, dst);
+CREATE INDEX IF NOT EXISTS edges_by_src ON edges (type, src, dst, key);
+CREATE INDEX IF NOT EXISTS edges_by_dst ON edges (type, dst, src, key);
 """
 
+# json_patch('{}', p) drops null properties on insert (Neo4j cannot hold a null); on update a
+# null in p removes the property, as SET n += $props does in Neo4j.
 _UPSERT_NODE = (
-    "INSERT INTO nodes (label, id, props) VALUES (?, ?, ?) "
-    "ON CONFLICT (label, id) DO UPDATE SET props = json_patch(nodes.props, excluded.props)"
+    "INSERT INTO nodes (label, id, props) VALUES (?1, ?2, json_patch('{}', ?3)) "
+    "ON CONFLICT (label, id) DO UPDATE SET props = json_patch(nodes.props, ?3)"
 )
 _UPSERT_EDGE = (
     "INSERT INTO edges (type, src, dst, key, src_label, dst_label, props) "
-    "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 "
+    "SELECT ?1, ?2, ?3, ?4, ?5, ?6, json_patch('{}', ?7) "
     "WHERE EXISTS (SELECT 1 FROM nodes WHERE label = ?5 AND id = ?2) "
     "AND EXISTS (SELECT 1 FROM nodes WHERE label = ?6 AND id = ?3) "
-    "ON CONFLICT (type, src, dst, key) DO UPDATE SET props = json_patch(edges.props, excluded.props)"
+    "ON CONFLICT (type, src_label, src, dst_label, dst, key) DO UPDATE SET props = json_patch(edges.props, ?7)"
 )
 
 
@@ -119,6 +123,8 @@ class SqliteStore:
 
     # -- writes -------------------------------------------------------------------------------
     def apply(self, change: ChangeSet) -> None:
+        for label in change.nodes:
+            schema.check_label(label)
         with self._lock:
             cur = self._conn.cursor()
             try:
@@ -137,9 +143,9 @@ class SqliteStore:
                         "DELETE FROM nodes WHERE label = ? AND id = ?", ((label, i) for i in ids)
                     )
                 for label, rows in change.nodes.items():
-                    schema.check_label(label)
                     cur.executemany(_UPSERT_NODE, (self._node_params(label, r) for r in rows))
                 for batch in change.edges:
+                    schema.check_rel(batch.rel_type)
                     cur.executemany(
                         _UPSERT_EDGE,
                         (
@@ -159,16 +165,13 @@ class SqliteStore:
 
     @staticmethod
     def _node_params(label: str, row: Mapping[str, Any]) -> tuple[str, str, str]:
-        node_id = row.get("id")
-        if not isinstance(node_id, str) or not node_id:
-            raise StoreError(f"{label} row without a string id: {dict(row)!r}")
-        props = {k: v for k, v in row.items() if k != "id"}
-        return (label, node_id, _dumps(props))
+        r = node_row(label, row)
+        return (label, r["id"], _dumps(r["props"]))
 
     @staticmethod
     def _edge_params(rel: str, src_label: str, dst_label: str, row: Mapping[str, Any]) -> tuple[str, ...]:
-        props = {k: v for k, v in row.items() if k not in ("src", "dst", "key")}
-        return (rel, str(row["src"]), str(row["dst"]), str(row.get("key", "")), src_label, dst_label, _dumps(props))
+        r = edge_row(rel, row)
+        return (rel, r["src"], r["dst"], r["key"], src_label, dst_label, _dumps(r["props"]))
 
     # -- reads --------------------------------------------------------------------------------
     @staticmethod
@@ -203,7 +206,10 @@ class SqliteStore:
         sql = f"label = '{schema.check_label(label)}'"
         params: list[Any] = []
         for k, v in (where or {}).items():
-            if v is None:
+            if k == "id":
+                sql += " AND id = ?"
+                params.append(v)
+            elif v is None:
                 sql += f" AND {_prop_expr(k)} IS NULL"
             else:
                 sql += f" AND {_prop_expr(k)} = ?"
