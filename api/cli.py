@@ -131,6 +131,7 @@ def ingest(path: Annotated[Path, typer.Argument(help="file or folder to import")
     from ingest.onet import load_onet
     from ingest.p4g import load_p4g
     from ingest.report import IngestReport
+    from ingest.units import apply_all
     from ingest.xapi import load_xapi
 
     _setup(False)
@@ -141,9 +142,10 @@ def ingest(path: Annotated[Path, typer.Argument(help="file or folder to import")
             seeds = settings.seeds_dir
             if fmt is Format.onet:
                 change, report = load_onet(path)
+                units = [change]
             elif fmt is Format.seeds:
-                change = load_skills(path / "skills.json").merge(load_catalogue(path / "learning_resources.json"))
-                report = IngestReport("seeds", accepted=change.n_rows)
+                units = [load_skills(path / "skills.json"), load_catalogue(path / "learning_resources.json")]
+                report = IngestReport("seeds", accepted=sum(u.n_rows for u in units))
             else:
                 if st.count_nodes("Skill") == 0:
                     jobs.load_reference(st, seeds)
@@ -151,13 +153,13 @@ def ingest(path: Annotated[Path, typer.Argument(help="file or folder to import")
                 names = jobs.skill_names(st)
                 if fmt is Format.p4g:
                     coder = None if no_coder else jobs.train_coder(seeds, codebook, settings.seed, evaluate=False)[0]
-                    change, report = load_p4g(path, codebook, coder, names)
+                    units, report = load_p4g(path, codebook, coder, names)
                 elif fmt is Format.crm:
-                    change, report = load_crm(path, codebook, names)
+                    units, report = load_crm(path, codebook, names)
                 else:
                     files = sorted(path.glob("*.json")) if path.is_dir() else [path]
-                    change, report = load_xapi(files, codebook, names)
-            st.apply(change)
+                    units, report = load_xapi(files, codebook, names)
+            apply_all(st, units)
         finally:
             st.close()
     except CapmapError as e:

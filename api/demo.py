@@ -55,7 +55,7 @@ def run_demo(store: GraphStore, settings: Settings) -> dict[str, Any]:
     params = ScoringParams(half_life_days=settings.half_life_days, prior_strength=settings.prior_strength)
     run_id, n_caps = jobs.recompute_capabilities(store, params, codebook.version)
     log.info("clustering capability labels")
-    clusters = jobs.cluster_labels(store, settings.min_evidence_for_clustering, settings.min_cluster_size, settings.seed)
+    clusters = jobs.cluster_labels(store, run_id, settings.min_evidence_for_clustering, settings.min_cluster_size, settings.seed)
 
     deal = pick_deal(store)
     request = AssembleTeam(needs=views.needs_from([(n["skill_id"], n["level"], n["weight"]) for n in spec["team"]["needs"]]),

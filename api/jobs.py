@@ -20,7 +20,7 @@ from sklearn.model_selection import GroupKFold
 from clustering.labels import cluster_reps
 from clustering.scoring import ScoringParams, score_capabilities
 from graph import schema
-from graph.errors import NotEnoughData
+from graph.errors import NotEnoughData, NotFound
 from graph.model import CapabilityLabel, Run
 from graph.store import ChangeSet, GraphStore
 from ingest.catalogue import load_catalogue, load_skills
@@ -30,6 +30,7 @@ from ingest.crm import load_crm
 from ingest.onet import load_onet
 from ingest.p4g import coder_label, load_p4g, read_annotated
 from ingest.report import IngestReport
+from ingest.units import apply_all
 from ingest.xapi import load_xapi
 
 log = logging.getLogger(__name__)
@@ -98,20 +99,20 @@ def ingest_sources(
     names = skill_names(store)
     out: dict[str, dict[str, object]] = {}
     p4g_dir = p4g_dir or seeds / "persuasionforgood"
-    change, rep = load_p4g(p4g_dir, codebook, coder, names)
-    store.apply(change)
+    units, rep = load_p4g(p4g_dir, codebook, coder, names)
+    apply_all(store, units)
     out["p4g"] = rep.summary()
     crm = crm_dir or (data_dir / "crm_sales_opportunities" if data_dir else None)
     if crm is not None and (crm / "sales_pipeline.csv").is_file():
-        change, rep = load_crm(crm, codebook, names)
-        store.apply(change)
+        units, rep = load_crm(crm, codebook, names)
+        apply_all(store, units)
         out["crm"] = rep.summary()
     else:
         log.warning("no CRM data folder (crm_sales_opportunities/) found; CRM deals are skipped")
     paths = xapi_paths if xapi_paths is not None else sorted((seeds / "xapi").glob("*.json"))
     if paths:
-        change, rep = load_xapi(paths, codebook, names)
-        store.apply(change)
+        units, rep = load_xapi(paths, codebook, names)
+        apply_all(store, units)
         out["xapi"] = rep.summary()
     return out
 
@@ -147,8 +148,10 @@ def recompute_capabilities(store: GraphStore, params: ScoringParams, codebook_ve
     return run_id, len(caps)
 
 
-def cluster_labels(store: GraphStore, min_evidence: int, min_cluster_size: int, seed: int) -> dict[str, Any]:
-    """Cluster reps with enough evidence on capmap's sales skills; write labels and IN_LABEL."""
+def cluster_labels(store: GraphStore, capability_run: str, min_evidence: int, min_cluster_size: int, seed: int) -> dict[str, Any]:
+    """Cluster reps with enough evidence on capmap's sales skills; write labels and IN_LABEL.
+
+    ``capability_run`` names the scoring run whose population priors fill missing scores."""
     profiles: dict[str, dict[str, float]] = defaultdict(dict)
     n_ev: Counter[str] = Counter()
     for e in store.list_edges(schema.HAS_CAPABILITY):
@@ -161,8 +164,10 @@ def cluster_labels(store: GraphStore, min_evidence: int, min_cluster_size: int, 
     for ev in store.iter_nodes(schema.EVIDENCE):
         if ev["rep_id"] in eligible:
             codes[ev["rep_id"]][ev["code"]] += 1
-    run = store.list_nodes(schema.RUN, where={"kind": "capabilities"})
-    priors = json.loads(run[-1]["manifest_json"]).get("priors", {}) if run else {}
+    run = store.get_node(schema.RUN, capability_run)
+    if run is None:
+        raise NotFound(schema.RUN, capability_run)
+    priors = json.loads(run["manifest_json"]).get("priors", {})
     try:
         res = cluster_reps(eligible, codes, skill_names(store), priors, min_cluster_size=min_cluster_size, random_state=seed)
     except NotEnoughData as e:

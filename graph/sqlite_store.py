@@ -25,13 +25,15 @@ from graph.values import edge_row, node_row
 
 log = logging.getLogger(__name__)
 
-_DDL = """
+_NODES_DDL = """
 CREATE TABLE IF NOT EXISTS nodes (
     label TEXT NOT NULL,
     id    TEXT NOT NULL,
     props TEXT NOT NULL,
     PRIMARY KEY (label, id)
 ) WITHOUT ROWID;
+"""
+_EDGES_DDL = """
 CREATE TABLE IF NOT EXISTS edges (
     type      TEXT NOT NULL,
     src       TEXT NOT NULL,
@@ -42,12 +44,15 @@ CREATE TABLE IF NOT EXISTS edges (
     props     TEXT NOT NULL,
     PRIMARY KEY (type, src_label, src, dst_label, dst, key)
 ) WITHOUT ROWID;
+"""
+_INDEX_DDL = """
 CREATE INDEX IF NOT EXISTS edges_by_src ON edges (type, src, dst, key);
 CREATE INDEX IF NOT EXISTS edges_by_dst ON edges (type, dst, src, key);
 """
 
 # json_patch('{}', p) drops null properties on insert (Neo4j cannot hold a null); on update a
 # null in p removes the property, as SET n += $props does in Neo4j.
+SCHEMA_VERSION = 1
 _UPSERT_NODE = (
     "INSERT INTO nodes (label, id, props) VALUES (?1, ?2, json_patch('{}', ?3)) "
     "ON CONFLICT (label, id) DO UPDATE SET props = json_patch(nodes.props, ?3)"
@@ -112,7 +117,9 @@ class SqliteStore:
     # -- set-up -------------------------------------------------------------------------------
     def setup(self) -> None:
         with self._lock:
-            self._conn.executescript(_DDL)
+            self._migrate()
+            self._conn.executescript(_NODES_DDL + _EDGES_DDL + _INDEX_DDL)
+            self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             for label, props in schema.INDEXED_PROPS.items():
                 for p in props:
                     # partial indexes: an insert evaluates only the expressions of its own label
@@ -120,6 +127,28 @@ class SqliteStore:
                         f"CREATE INDEX IF NOT EXISTS nodes_{label}_{p} "
                         f"ON nodes ({_prop_expr(p)}, id) WHERE label = '{label}'"
                     )
+
+    def _migrate(self) -> None:
+        """Bring a file written by an older capmap up to ``SCHEMA_VERSION``."""
+        version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} was written by a newer capmap (store schema {version}, this one reads "
+                f"{SCHEMA_VERSION}); upgrade capmap or use another file"
+            )
+        has_edges = self._conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'edges'").fetchone()
+        if version == 0 and has_edges:
+            # schema 0 keyed edges by (type, src, dst, key): add the endpoint labels to the key
+            log.info("migrating %s: edge keys gain endpoint labels (store schema 0 -> 1)", self.path)
+            self._conn.executescript(
+                "BEGIN IMMEDIATE;"
+                "ALTER TABLE edges RENAME TO edges_v0;"
+                "DROP INDEX IF EXISTS edges_by_dst;"
+                + _EDGES_DDL
+                + "INSERT OR IGNORE INTO edges SELECT type, src, dst, key, src_label, dst_label, props FROM edges_v0;"
+                "DROP TABLE edges_v0;"
+                "COMMIT;"
+            )
 
     # -- writes -------------------------------------------------------------------------------
     def apply(self, change: ChangeSet) -> None:

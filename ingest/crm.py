@@ -17,9 +17,9 @@ from graph.store import ChangeSet
 from ingest.codebook import Codebook
 from ingest.coders import evidence_for
 from ingest.csvio import read_rows
-from ingest.p4g import add_event_edges
 from ingest.records import CrmAccountRow, CrmPipelineRow, CrmProductRow, CrmTeamRow, validate
 from ingest.report import IngestReport
+from ingest.units import event_units
 
 FILES = ("sales_teams.csv", "accounts.csv", "products.csv", "sales_pipeline.csv")
 
@@ -53,7 +53,7 @@ def _stage_events(row: CrmPipelineRow, rep_id: str, deal_id: str) -> list[Event]
 
 def load_crm(
     data_dir: str | Path, codebook: Codebook, skill_names: dict[str, tuple[str, str]]
-) -> tuple[ChangeSet, IngestReport]:
+) -> tuple[list[ChangeSet], IngestReport]:
     d = Path(data_dir)
     report = IngestReport("crm")
     reps: dict[str, Rep] = {}
@@ -150,15 +150,14 @@ def load_crm(
             events.append(ev)
             evidence.extend(_code_stage_event(ev, r, codebook, skill_names, thresholds))
     change = ChangeSet().add_nodes(list(reps.values())).add_nodes(list(accounts.values()))
-    change.add_nodes(list(scenarios.values())).add_nodes(deals).add_nodes(events).add_nodes(evidence)
+    change.add_nodes(list(scenarios.values())).add_nodes(deals)
     change.add_edges(schema.REPORTS_TO, schema.REP, schema.REP, reports_to)
     change.add_edges(schema.WORKED_ON, schema.REP, schema.DEAL, worked)
     change.add_edges(schema.FOR_ACCOUNT, schema.DEAL, schema.ACCOUNT,
                      [{"src": x.id, "dst": x.account_id} for x in deals if x.account_id])
     change.add_edges(schema.IN_SCENARIO, schema.DEAL, schema.SCENARIO,
                      [{"src": x.id, "dst": x.scenario_id} for x in deals if x.scenario_id])
-    add_event_edges(change, events, evidence)
-    return change, report
+    return [change, *event_units(events, evidence)], report
 
 
 def _code_stage_event(

@@ -26,6 +26,7 @@ from ingest.csvio import read_rows
 from ingest.records import P4GAnnotatedRow, P4GDialogRow, P4GInfoRow, p4g_started_at, validate
 from ingest.report import IngestReport
 from ingest.text import sentence_units
+from ingest.units import event_units
 
 log = logging.getLogger(__name__)
 
@@ -126,8 +127,8 @@ def load_p4g(
     codebook: Codebook,
     coder: TextCoder | None,
     skill_names: dict[str, tuple[str, str]],
-) -> tuple[ChangeSet, IngestReport]:
-    """Build the change that loads PersuasionForGood: reps, deals, events, evidence, edges."""
+) -> tuple[list[ChangeSet], IngestReport]:
+    """Build the units that load PersuasionForGood: reps and deals, then events with evidence."""
     data = read_p4g(Path(data_dir))
     report = data.report
     change = ChangeSet().add_nodes([SCENARIO])
@@ -186,13 +187,12 @@ def load_p4g(
             level, why = outcome_level(code, unit.text, outcome)
             evidence.append(evidence_for(ev, code, level=level, confidence=float(row[best]), coder="text",
                                          codebook=codebook, skill_names=skill_names, text=ev.text, span=span, why=why))
-    change.add_nodes(list(reps.values())).add_nodes(deals).add_nodes(events).add_nodes(_dedupe(evidence))
+    change.add_nodes(list(reps.values())).add_nodes(deals)
     change.add_edges(schema.WORKED_ON, schema.REP, schema.DEAL,
                      [{"src": f"p4g:{data.persuader[d.id.removeprefix('p4g:')]}", "dst": d.id, "role": "persuader"}
                       for d in deals])
     change.add_edges(schema.IN_SCENARIO, schema.DEAL, schema.SCENARIO, [{"src": d.id, "dst": SCENARIO.id} for d in deals])
-    add_event_edges(change, events, _dedupe(evidence))
-    return change, report
+    return [change, *event_units(events, _dedupe(evidence))], report
 
 
 def _dedupe(items: list[Evidence]) -> list[Evidence]:
@@ -218,16 +218,3 @@ def _gold_evidence(
                                 skill_names=skill_names, text=text if span else u.text, span=span, why=why,
                                 credibility_source="transcript"))
     return out
-
-
-def add_event_edges(change: ChangeSet, events: list[Event], evidence: list[Evidence]) -> None:
-    """PERFORMED, ABOUT and EVIDENCES edges for events and their evidence."""
-    change.add_edges(schema.PERFORMED, schema.REP, schema.EVENT, [{"src": e.rep_id, "dst": e.id} for e in events])
-    change.add_edges(schema.ABOUT, schema.EVENT, schema.DEAL,
-                     [{"src": e.id, "dst": e.deal_id} for e in events if e.deal_id])
-    change.add_edges(
-        schema.EVIDENCES, schema.EVENT, schema.SKILL,
-        [{"src": x.event_id, "dst": x.skill_id, "key": x.id, "code": x.code, "level": x.level,
-          "confidence": x.confidence, "weight": round(x.confidence * x.credibility, 4), "coder": x.coder}
-         for x in evidence],
-    )

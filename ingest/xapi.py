@@ -24,8 +24,8 @@ from graph.model import Event, Evidence, Rep
 from graph.store import ChangeSet
 from ingest.codebook import Codebook
 from ingest.coders import evidence_for
-from ingest.p4g import add_event_edges
 from ingest.report import IngestReport
+from ingest.units import event_units
 
 VOIDED = "http://adlnet.gov/expapi/verbs/voided"
 _NS = uuid.UUID("6f1c2d0e-8a7b-4c1d-9e2f-3a4b5c6d7e8f")
@@ -123,7 +123,7 @@ def load_xapi(
     codebook: Codebook,
     skill_names: dict[str, tuple[str, str]],
     identity: dict[str, str] | None = None,
-) -> tuple[ChangeSet, IngestReport]:
+) -> tuple[list[ChangeSet], IngestReport]:
     report = IngestReport("xapi")
     identity = {k.lower(): v for k, v in (identity or {}).items()}
     reps: dict[str, Rep] = {}
@@ -170,10 +170,9 @@ def load_xapi(
     kept_events = [e for k, e in sorted(events.items()) if k.removeprefix("xapi:") not in voided]
     kept_ids = {e.id for e in kept_events}
     kept_evidence = [x for x in evidence if x.event_id in kept_ids]
-    change = ChangeSet().add_nodes(list(reps.values())).add_nodes(kept_events).add_nodes(kept_evidence)
+    change = ChangeSet().add_nodes(list(reps.values()))
     gone = sorted(f"xapi:{v}" for v in voided)
     if gone:
         change.delete_nodes.append((schema.EVENT, gone))
         change.delete_nodes.append((schema.EVIDENCE, [x.id for x in evidence if x.event_id in set(gone)]))
-    add_event_edges(change, kept_events, kept_evidence)
-    return change, report
+    return [change, *event_units(kept_events, kept_evidence)], report

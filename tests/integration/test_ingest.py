@@ -18,6 +18,7 @@ from ingest.crm import load_crm
 from ingest.csvio import read_rows
 from ingest.onet import load_onet
 from ingest.p4g import load_p4g
+from ingest.units import merged
 from ingest.xapi import load_xapi
 
 COUNTED = (schema.REP, schema.DEAL, schema.EVENT, schema.EVIDENCE, schema.SKILL, schema.ROLE, schema.SCENARIO, schema.ACCOUNT)
@@ -57,7 +58,8 @@ def test_p4g_bad_rows_named_rest_kept(tmp_path: Path, reference) -> None:  # typ
     d = make_p4g_slice(tmp_path / "p4g", n_annotated=5, n_other=5)
     edit_csv(d / "full_dialog.csv", 4, "Turn", "two")
     edit_csv(d / "full_info.csv", 3, "B6", "-3")
-    change, report = load_p4g(d, cb, coder, names)
+    units, report = load_p4g(d, cb, coder, names)
+    change = merged(units)
     where = {(Path(e.file).name, e.line, e.field) for e in report.rejects}
     assert ("full_dialog.csv", 4, "Turn") in where
     assert ("full_info.csv", 3, "B6") in where
@@ -88,7 +90,8 @@ def test_crm_bad_rows_named_rest_kept(tmp_path: Path, reference) -> None:  # typ
     edit_csv(d / "sales_pipeline.csv", 2, "close_value", "lots")
     edit_csv(d / "sales_pipeline.csv", 3, "deal_stage", "Maybe")
     edit_csv(d / "sales_pipeline.csv", 4, "product", "Hoverboard")
-    change, report = load_crm(d, cb, names)
+    units, report = load_crm(d, cb, names)
+    change = merged(units)
     assert [(e.line, e.field) for e in report.rejects] == [(2, "close_value"), (3, "deal_stage"), (4, "product")]
     assert "Hoverboard" in report.rejects[2].reason
     assert len(change.nodes[schema.DEAL]) == 297
@@ -101,7 +104,7 @@ def test_xapi_bad_statements_named_rest_kept(tmp_path: Path, reference) -> None:
     del stmts[5]["verb"]
     p = tmp_path / "x.json"
     p.write_text(json.dumps(stmts), encoding="utf-8")
-    change, report = load_xapi([p], cb, names)
+    _, report = load_xapi([p], cb, names)
     assert [(e.line, e.field) for e in report.rejects] == [(3, "actor"), (5, "verb")]
     assert "exactly one identifier" in report.rejects[0].reason
     assert report.accepted == 18

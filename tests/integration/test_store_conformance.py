@@ -114,3 +114,35 @@ def test_lists_and_unicode_round_trip(store) -> None:  # type: ignore[no-untyped
     assert store.get_node(schema.SKILL, "zh")["name"] == "促成成交"
     assert store.get_node(schema.CAPABILITY_LABEL, "l1") == {"id": "l1", "top_codes": ["a", "b"], "approved": True}
     assert store.count_nodes(schema.CAPABILITY_LABEL, where={"approved": True}) == 1
+
+
+def test_sqlite_file_of_schema_0_is_migrated(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Regression: a store file written before edge keys held endpoint labels failed every
+    edge upsert ("ON CONFLICT clause does not match"); it is now migrated on open."""
+    import sqlite3
+
+    from graph.sqlite_store import SCHEMA_VERSION, SqliteStore
+
+    path = tmp_path / "old.sqlite"
+    con = sqlite3.connect(path)
+    con.executescript(
+        "CREATE TABLE nodes (label TEXT NOT NULL, id TEXT NOT NULL, props TEXT NOT NULL, PRIMARY KEY (label, id)) WITHOUT ROWID;"
+        "CREATE TABLE edges (type TEXT NOT NULL, src TEXT NOT NULL, dst TEXT NOT NULL, key TEXT NOT NULL DEFAULT '',"
+        " src_label TEXT NOT NULL, dst_label TEXT NOT NULL, props TEXT NOT NULL, PRIMARY KEY (type, src, dst, key)) WITHOUT ROWID;"
+        "CREATE INDEX edges_by_dst ON edges (type, dst);"
+        "INSERT INTO nodes VALUES ('Rep', 'r1', '{}'), ('Skill', 's1', '{}');"
+        "INSERT INTO edges VALUES ('HAS_CAPABILITY', 'r1', 's1', '', 'Rep', 'Skill', '{\"level\":2}');"
+    )
+    con.close()
+    st = SqliteStore(path)
+    assert [(e.src, e.dst, e.props) for e in st.list_edges(schema.HAS_CAPABILITY)] == [("r1", "s1", {"level": 2})]
+    st.apply(base())
+    assert st.count_edges(schema.HAS_CAPABILITY) == 3
+    st.close()
+    con = sqlite3.connect(path)
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    con.execute("PRAGMA user_version = 99")
+    con.commit()
+    con.close()
+    with pytest.raises(StoreError, match="newer capmap"):
+        SqliteStore(path)
