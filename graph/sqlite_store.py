@@ -42,27 +42,26 @@ CREATE TABLE IF NOT EXISTS edges (
     src_label TEXT NOT NULL,
     dst_label TEXT NOT NULL,
     props     TEXT NOT NULL,
-    PRIMARY KEY (type, src_label, src, dst_label, dst, key)
+    PRIMARY KEY (type, src, dst, key, src_label, dst_label)
 ) WITHOUT ROWID;
 """
 _INDEX_DDL = """
-CREATE INDEX IF NOT EXISTS edges_by_src ON edges (type, src, dst, key);
 CREATE INDEX IF NOT EXISTS edges_by_dst ON edges (type, dst, src, key);
 """
 
-# json_patch('{}', p) drops null properties on insert (Neo4j cannot hold a null); on update a
-# null in p removes the property, as SET n += $props does in Neo4j.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# ?4 is the properties without nulls (Neo4j cannot hold a null) for an insert; on update ?3,
+# where a null removes the property, as SET n += $props does in Neo4j.
 _UPSERT_NODE = (
-    "INSERT INTO nodes (label, id, props) VALUES (?1, ?2, json_patch('{}', ?3)) "
+    "INSERT INTO nodes (label, id, props) VALUES (?1, ?2, ?4) "
     "ON CONFLICT (label, id) DO UPDATE SET props = json_patch(nodes.props, ?3)"
 )
 _UPSERT_EDGE = (
     "INSERT INTO edges (type, src, dst, key, src_label, dst_label, props) "
-    "SELECT ?1, ?2, ?3, ?4, ?5, ?6, json_patch('{}', ?7) "
+    "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?8 "
     "WHERE EXISTS (SELECT 1 FROM nodes WHERE label = ?5 AND id = ?2) "
     "AND EXISTS (SELECT 1 FROM nodes WHERE label = ?6 AND id = ?3) "
-    "ON CONFLICT (type, src_label, src, dst_label, dst, key) DO UPDATE SET props = json_patch(edges.props, ?7)"
+    "ON CONFLICT (type, src, dst, key, src_label, dst_label) DO UPDATE SET props = json_patch(edges.props, ?7)"
 )
 
 
@@ -74,6 +73,14 @@ def _dumps(props: Mapping[str, Any]) -> str:
         return orjson.dumps(props, option=_OPTS).decode()
     except TypeError as e:
         raise StoreError(f"a property value cannot be stored: {e} (in {dict(props)!r:.200})") from e
+
+
+def _dumps_both(props: Mapping[str, Any]) -> tuple[str, str]:
+    """(properties as given, properties without nulls) as JSON; one string when there is no null."""
+    full = _dumps(props)
+    if None not in props.values():
+        return full, full
+    return full, _dumps({k: v for k, v in props.items() if v is not None})
 
 
 def _prop_expr(name: str) -> str:
@@ -108,6 +115,10 @@ class SqliteStore:
         self._lock = threading.RLock()
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache
+        self._conn.execute("PRAGMA analysis_limit=1000")  # ANALYZE samples: fast on large files
+        self._rows_since_analyze = 0
+        self._rows_at_analyze = 0
         self._conn.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
         self.setup()
 
@@ -137,13 +148,15 @@ class SqliteStore:
                 f"{SCHEMA_VERSION}); upgrade capmap or use another file"
             )
         has_edges = self._conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'edges'").fetchone()
-        if version == 0 and has_edges:
-            # schema 0 keyed edges by (type, src, dst, key): add the endpoint labels to the key
-            log.info("migrating %s: edge keys gain endpoint labels (store schema 0 -> 1)", self.path)
+        if version < SCHEMA_VERSION and has_edges:
+            # schema 0 keyed edges by (type, src, dst, key), schema 1 by (type, src_label, src,
+            # dst_label, dst, key): rebuild the edge table with schema 2's key
+            log.info("migrating %s: edge table from store schema %d to %d", self.path, version, SCHEMA_VERSION)
             self._conn.executescript(
                 "BEGIN IMMEDIATE;"
                 "ALTER TABLE edges RENAME TO edges_v0;"
                 "DROP INDEX IF EXISTS edges_by_dst;"
+                "DROP INDEX IF EXISTS edges_by_src;"
                 + _EDGES_DDL
                 + "INSERT OR IGNORE INTO edges SELECT type, src, dst, key, src_label, dst_label, props FROM edges_v0;"
                 "DROP TABLE edges_v0;"
@@ -183,24 +196,31 @@ class SqliteStore:
                         ),
                     )
                 cur.execute("COMMIT")
-                if change.n_rows >= 5000:
-                    # fresh statistics let the planner pick the per-label partial indexes
-                    cur.execute("ANALYZE")
+                self._maybe_analyze(cur, change.n_rows)
             except BaseException as e:
                 cur.execute("ROLLBACK")
                 if isinstance(e, sqlite3.Error):
                     raise StoreError(f"SQLite write failed and was rolled back: {e}") from e
                 raise
 
+    def _maybe_analyze(self, cur: sqlite3.Cursor, n_rows: int) -> None:
+        """Refresh the planner's statistics when the data grew by half since the last time, so
+        it picks the per-label partial indexes; sampled, so it stays cheap."""
+        self._rows_since_analyze += n_rows
+        if self._rows_since_analyze >= max(5000, self._rows_at_analyze // 2):
+            cur.execute("ANALYZE")
+            self._rows_at_analyze += self._rows_since_analyze
+            self._rows_since_analyze = 0
+
     @staticmethod
-    def _node_params(label: str, row: Mapping[str, Any]) -> tuple[str, str, str]:
+    def _node_params(label: str, row: Mapping[str, Any]) -> tuple[str, ...]:
         r = node_row(label, row)
-        return (label, r["id"], _dumps(r["props"]))
+        return (label, r["id"], *_dumps_both(r["props"]))
 
     @staticmethod
     def _edge_params(rel: str, src_label: str, dst_label: str, row: Mapping[str, Any]) -> tuple[str, ...]:
         r = edge_row(rel, row)
-        return (rel, r["src"], r["dst"], r["key"], src_label, dst_label, _dumps(r["props"]))
+        return (rel, r["src"], r["dst"], r["key"], src_label, dst_label, *_dumps_both(r["props"]))
 
     # -- reads --------------------------------------------------------------------------------
     @staticmethod
