@@ -13,6 +13,7 @@ from strawberry.types import Info
 from api import views
 from graph import schema as gs
 from graph.errors import CapmapError, Infeasible, NotFound
+from graph.model import Capability as DomainCapability
 from graph.store import GraphStore
 from matching.team import AssembleTeam
 
@@ -52,14 +53,16 @@ class Evidence:
     span_end: Optional[int]
     at: Optional[str]
     state: str
+    weight: Optional[float] = None
+    contribution: Optional[float] = None
 
     @classmethod
-    def from_row(cls, r: dict[str, Any]) -> Evidence:
+    def from_row(cls, r: dict[str, Any], weight: Optional[float] = None, contribution: Optional[float] = None) -> Evidence:
         return cls(id=r["id"], event_id=r["event_id"], skill_id=r["skill_id"], code=r["code"], level=int(r["level"]),
                    polarity=int(r.get("polarity", 1)), confidence=float(r["confidence"]),
                    credibility=float(r["credibility"]), coder=r["coder"], codebook_version=r["codebook_version"],
                    reason=r["reason"], span_start=r.get("span_start"), span_end=r.get("span_end"), at=r.get("at"),
-                   state=r.get("state", "suggested"))
+                   state=r.get("state", "suggested"), weight=weight, contribution=contribution)
 
 
 @strawberry.type
@@ -80,9 +83,12 @@ class Capability:
         row = _store(info).get_node(gs.SKILL, self.skill_id)
         return Skill.from_row(row) if row else None
 
-    @strawberry.field
+    @strawberry.field(description="The evidence behind this level, largest contribution first, with how much each item counted.")
     def evidence(self, info: Info, first: int = 20) -> list[Evidence]:
-        return [Evidence.from_row(r) for r in views.evidence_of(_store(info), self.rep_id, self.skill_id, limit=first)]
+        cap = DomainCapability(rep_id=self.rep_id, skill_id=self.skill_id, level=self.level, score=self.score,
+                               low=self.low, high=self.high, n_evidence=self.n_evidence, weight=self.weight,
+                               low_data=self.low_data, run_id=self.run_id)
+        return [Evidence.from_row(r, w, c) for r, w, c in views.evidence_contributions(_store(info), cap, limit=first)]
 
 
 @strawberry.type

@@ -9,6 +9,7 @@ import logging
 import platform
 import time
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import GroupKFold
 
 from clustering.labels import cluster_reps
-from clustering.scoring import ScoringParams, score_capabilities
+from clustering.scoring import ScoringParams, reference_time, score_capabilities
 from graph import schema
 from graph.errors import NotEnoughData, NotFound
 from graph.model import CapabilityLabel, Run
@@ -124,28 +125,58 @@ def _manifest(kind: str, params: dict[str, Any], evidence: list[dict[str, Any]],
 
     h = hashlib.sha256()
     for e in sorted(evidence, key=lambda e: e["id"]):
-        h.update(json.dumps([e["id"], e["level"], e["confidence"], e["credibility"], e.get("state")]).encode())
+        h.update(f'{e["id"]}|{e["level"]}|{e["confidence"]}|{e["credibility"]}|{e.get("state")}|{e.get("at")}\n'.encode())
     return {"kind": kind, "params": params, "codebook_version": codebook_version, "input_hash": h.hexdigest(),
             "n_evidence": len(evidence),
             "versions": {"python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__,
                          "scikit-learn": sklearn.__version__, "hdbscan": getattr(hdbscan, "__version__", "unknown")}}
 
 
-def recompute_capabilities(store: GraphStore, params: ScoringParams, codebook_version: str) -> tuple[str, int]:
-    """Score every rep × skill from the evidence in the store; write HAS_CAPABILITY and a Run."""
-    evidence = list(store.iter_nodes(schema.EVIDENCE))
+def latest_full_run(store: GraphStore) -> dict[str, Any] | None:
+    """The newest full capability run (its manifest holds the priors and the recency anchor)."""
+    runs = store.list_nodes(schema.RUN, where={"kind": "capabilities"})
+    return max(runs, key=lambda r: (r.get("started_at", ""), r["id"])) if runs else None
+
+
+def recompute_capabilities(
+    store: GraphStore, params: ScoringParams, codebook_version: str, reps: Sequence[str] | None = None
+) -> tuple[str, int]:
+    """Score rep × skill capabilities from the evidence in the store; write HAS_CAPABILITY and a Run.
+
+    With ``reps`` (e.g. the reps an import touched) and a previous full run, only those reps are
+    rescored, against the full run's population priors and recency anchor, so their figures are
+    what a full run would give as long as the population has not moved; a full run (``reps``
+    None) re-anchors both. Every run records a manifest: parameters, codebook and library
+    versions, input hash, priors, anchor, and for an incremental run its parent run.
+    """
     broader = {e.src: e.dst for e in store.list_edges(schema.BROADER)}
-    manifest = _manifest("capabilities", asdict(params), evidence, codebook_version)
-    run_id = "run:cap:" + manifest["input_hash"][:12]
-    caps, priors = score_capabilities(evidence, broader, run_id, params)
-    manifest["priors"] = priors
-    reps = sorted({e["rep_id"] for e in evidence})
-    change = ChangeSet(delete_edges=[(schema.HAS_CAPABILITY, schema.REP, reps)])
-    change.add_nodes([Run(id=run_id, kind="capabilities", started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    base = latest_full_run(store) if reps is not None else None
+    if base is None:
+        evidence = list(store.iter_nodes(schema.EVIDENCE))
+        kind, priors, ref_ts = "capabilities", None, reference_time(evidence)
+    else:
+        evidence = [e for r in sorted(set(reps or ())) for e in store.list_nodes(schema.EVIDENCE, where={"rep_id": r})]
+        parent = json.loads(base["manifest_json"])
+        kind, priors, ref_ts = "capabilities-incremental", parent["priors"], parent.get("ref_ts")
+    manifest = _manifest(kind, asdict(params), evidence, codebook_version)
+    if base is not None:
+        manifest["parent_run"] = base["id"]
+    run_id = ("run:cap:" if base is None else "run:capinc:") + hashlib.sha256(
+        (manifest["input_hash"] + (base["id"] if base else "")).encode()).hexdigest()[:12]
+    caps, priors = score_capabilities(evidence, broader, run_id, params, ref_ts=ref_ts, priors=priors)
+    manifest["priors"], manifest["ref_ts"] = priors, ref_ts
+    scored = sorted({e["rep_id"] for e in evidence} | set(reps or ()))
+    change = ChangeSet(delete_edges=[(schema.HAS_CAPABILITY, schema.REP, scored)])
+    change.add_nodes([Run(id=run_id, kind=kind, started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                           manifest_json=json.dumps(manifest, sort_keys=True))])
     change.add_edges(schema.HAS_CAPABILITY, schema.REP, schema.SKILL, [c.to_edge() for c in caps])
     store.apply(change)
     return run_id, len(caps)
+
+
+def touched_reps(units: Sequence[ChangeSet]) -> list[str]:
+    """The reps whose events a set of import units writes (what an incremental recompute redoes)."""
+    return sorted({r["rep_id"] for u in units for r in u.nodes.get(schema.EVENT, []) if r.get("rep_id")})
 
 
 def cluster_labels(store: GraphStore, capability_run: str, min_evidence: int, min_cluster_size: int, seed: int) -> dict[str, Any]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from clustering.scoring import ScoringParams, evidence_weight
 from graph import schema
 from graph.errors import NotFound
 from graph.model import Capability
@@ -25,6 +27,20 @@ def evidence_of(store: GraphStore, rep_id: str, skill_id: str | None = None, lim
     rows = store.list_nodes(schema.EVIDENCE, where=where)
     rows.sort(key=lambda e: (-float(e.get("confidence", 0)) * float(e.get("credibility", 0)), e["id"]))
     return rows[:limit] if limit is not None else rows
+
+
+def evidence_contributions(store: GraphStore, cap: Capability, limit: int | None = None) -> list[tuple[dict[str, Any], float, float]]:
+    """The evidence behind a capability with how much each item counted: (row, weight, share of
+    the total weight), largest share first, weighed as the capability's run weighed them."""
+    run = store.get_node(schema.RUN, cap.run_id)
+    manifest = json.loads(run["manifest_json"]) if run else {}
+    params = ScoringParams(**manifest["params"]) if "params" in manifest else ScoringParams()
+    ref = manifest.get("ref_ts")
+    rows = store.list_nodes(schema.EVIDENCE, where={"rep_id": cap.rep_id, "skill_id": cap.skill_id})
+    weighted = [(r, evidence_weight(r, ref, params)) for r in rows]
+    total = sum(w for _, w in weighted) or 1.0
+    out = sorted(((r, round(w, 4), round(w / total, 4)) for r, w in weighted), key=lambda t: (-t[1], t[0]["id"]))
+    return out[:limit] if limit is not None else out
 
 
 def require_node(store: GraphStore, label: str, node_id: str) -> dict[str, Any]:

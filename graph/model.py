@@ -183,10 +183,9 @@ class Capability:
     run_id: str
 
     def to_edge(self) -> dict[str, Any]:
-        row = dataclasses.asdict(self)
-        row["src"] = row.pop("rep_id")
-        row["dst"] = row.pop("skill_id")
-        return row
+        return {"src": self.rep_id, "dst": self.skill_id, "level": self.level, "score": self.score, "low": self.low,
+                "high": self.high, "n_evidence": self.n_evidence, "weight": self.weight, "low_data": self.low_data,
+                "run_id": self.run_id}
 
     @classmethod
     def from_edge(cls, edge: dict[str, Any]) -> Capability:

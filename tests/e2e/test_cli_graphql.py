@@ -69,7 +69,7 @@ def test_graphql_serves_a_capability_map_with_evidence(demo_run: tuple[dict, dic
         health = httpx.get(base + "/health").json()
         assert health["status"] == "ok" and health["reps"] == s["n_reps"]
         q = """query($id: String!) { rep(id: $id) { id name capabilities { skillId level score low high nEvidence lowData
-                 skill { name nameZh } evidence(first: 3) { code level confidence credibility coder reason eventId } } } }"""
+                 skill { name nameZh } evidence(first: 50) { code level confidence credibility coder reason eventId weight contribution } } } }"""
         r = httpx.post(base + "/graphql", json={"query": q, "variables": {"id": rep}}, timeout=30).json()
         assert "errors" not in r, r
         caps = r["data"]["rep"]["capabilities"]
@@ -80,6 +80,11 @@ def test_graphql_serves_a_capability_map_with_evidence(demo_run: tuple[dict, dic
         assert cap["nEvidence"] >= len(cap["evidence"]) > 0
         for e in cap["evidence"]:
             assert e["reason"] and e["coder"] in ("annotation", "text", "rules") and 0 < e["confidence"] <= 1
+            assert 0 < e["contribution"] <= 1 and e["weight"] <= e["confidence"] * e["credibility"] + 1e-9
+        shares = [e["contribution"] for e in cap["evidence"]]
+        assert shares == sorted(shares, reverse=True)
+        if len(shares) == cap["nEvidence"]:  # every item shown: the shares add up to the whole
+            assert abs(sum(shares) - 1.0) < 0.01
         ide = httpx.get(base + "/graphql", headers={"Accept": "text/html"})
         assert ide.status_code == 200 and "graphiql" in ide.text.lower()
         miss = httpx.post(base + "/graphql", json={"query": '{ growthPath(repId: "nobody", targetId: "onet-role:41-4011.00") { __typename ... on NotFoundError { message } } }'}).json()

@@ -10,12 +10,11 @@ import pytest
 from api import jobs
 from api.demo import run_demo
 from api.settings import Settings
+from conftest import _neo4j_store
 from graph import schema
 from graph.model import Run
 from graph.sqlite_store import SqliteStore
 from graph.store import ChangeSet
-
-from conftest import _neo4j_store
 
 SAME = ("n_reps", "n_skills", "n_deals", "n_events", "n_evidence", "n_capabilities", "n_labels", "n_outliers",
         "labels", "team", "growth_path", "coder", "ingest", "capability_run")
