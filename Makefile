@@ -21,7 +21,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/capmap demo $(if $(STORE),--store $(STORE)) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
-test: $(STAMP)
+test: $(STAMP) lint
 	@mkdir -p out
 	$(BIN)/python -m pytest --junitxml=out/test-report.xml $(PYTEST_ARGS)
 
