@@ -89,22 +89,40 @@ def _print_summary(s: dict[str, Any], settings: Settings) -> None:
     t.add_row("elapsed", f"{s['elapsed_s']} s")
     out.print(t)
     if s["labels"]:
-        out.print("[bold]Capability labels[/bold]")
+        share, ari = s.get("outlier_share"), s.get("label_stability_ari")
+        extra = "" if share is None else f": {share:.0%} of clustered reps are outliers"
+        extra += "" if ari is None else f", stability ARI {ari:.2f} between seeded bootstrap refits"
+        out.print(f"[bold]Capability labels[/bold]{escape(extra)}")
         for lb in s["labels"]:
-            out.print(f"  {lb['name']}  ({lb['n_members']} reps; codes: {', '.join(lb['top_codes'])})")
+            out.print(escape(f"  {lb['name']}  ({lb['n_members']} reps; codes: {', '.join(lb['top_codes'])})"))
+    bundles = s.get("scenario_bundles") or []
+    found = [b for b in bundles if b.get("required")]
+    if bundles:
+        out.print(f"[bold]Scenario bundles[/bold]: {len(found)} of {len(bundles)} scenarios have skills that separate won from lost")
+        for b in found:
+            out.print(escape(f"  {b['name']}: {b['explanation']}"))
+    emergent = s.get("emergent_labels") or {}
+    if emergent.get("proposals"):
+        out.print(f"[bold]Emergent capabilities proposed for review[/bold] ({emergent['n_proposals']}; `capmap labels approve|reject ID`)")
+        for p in emergent["proposals"]:
+            out.print(escape(f"  {p['id']}: {p['name']} — {p['n_reps']} reps, {p['lift']:.2f}× as common in won engagements"))
     team = s["team"]
     out.print(f"[bold]Deal squad[/bold] for {team['deal_name'] or 'the scenario'} ({team['deal']}): coverage {team['coverage']:.0%}")
     for m in team["members"]:
-        out.print(escape(f"  • {m['name']} [{m['role']}] covers {', '.join(m['covers'])}"))
+        out.print(escape(f"  • {m['name']} [{m['role']}] covers {', '.join(m.get('covers_names') or m['covers'])}"))
         for r in m["evidence"]:
             out.print(escape(f"      – {r}"))
     if team["uncovered"]:
         out.print(f"  uncovered: {', '.join(team['uncovered'])}")
     gp = s["growth_path"]
     if gp:
-        out.print(f"[bold]Growth path[/bold] for {gp['rep']} towards {gp['target']}: {gp['total_hours']} h over {gp['weeks']} weeks at {gp['hours_per_week']} h/week")
+        weeks = f"{gp['weeks']} week" + ("s" if gp["weeks"] != 1 else "")
+        out.print(f"[bold]Growth path[/bold] for {gp['rep']} towards {gp['target']}: {gp['total_hours']} h over {weeks} at {gp['hours_per_week']} h/week")
+        if gp.get("unassessed"):
+            out.print(f"  {len(gp['unassessed'])} of the target's required skills have no evidence yet, so no gap is claimed for them")
         for st in gp["steps"]:
-            out.print(f"  weeks {st['weeks'][0]}–{st['weeks'][1]}: {st['skill_name']} L{st['from_level']} → L{st['to_level']} "
+            when = f"week {st['weeks'][0]}" if st["weeks"][0] == st["weeks"][1] else f"weeks {st['weeks'][0]}–{st['weeks'][1]}"
+            out.print(f"  {when}: {st['skill_name']} L{st['from_level']} → L{st['to_level']} "
                       f"({st['hours']} h: {', '.join(st['resources']) or 'expert session to arrange'})")
     out.print(f"Summary written to {Path(settings.out_dir) / 'demo-summary.json'}")
 
@@ -115,6 +133,7 @@ class Format(StrEnum):
     crm = "crm"
     xapi = "xapi"
     seeds = "seeds"
+    events = "events"
 
 
 @app.command()
@@ -123,6 +142,10 @@ def ingest(path: Annotated[Path, typer.Argument(help="file or folder to import")
            store: StoreOpt = None, as_json: JsonOpt = False,
            no_coder: Annotated[bool, typer.Option("--no-text-coder", help="code with rules only (faster)")] = False,
            rejects: Annotated[Optional[Path], typer.Option("--rejects", help="where to write the rejects report (JSON lines)")] = None,
+           tz: Annotated[str, typer.Option("--tz", envvar="CAPMAP_DEFAULT_TZ",
+                                           help="events: IANA zone of timestamps written without one")] = "Asia/Shanghai",
+           identity: Annotated[Optional[Path], typer.Option("--identity", help="events: identity map (JSON or CSV identity,rep)")] = None,
+           unit_size: Annotated[int, typer.Option("--unit-size", min=1, help="events: events per transaction")] = 2000,
            ) -> None:
     """Import one source into the store; bad records are reported, the valid rest is kept."""
     from api import jobs
@@ -130,7 +153,6 @@ def ingest(path: Annotated[Path, typer.Argument(help="file or folder to import")
     from ingest.crm import load_crm
     from ingest.onet import load_onet
     from ingest.p4g import load_p4g
-    from ingest.report import IngestReport
     from ingest.units import apply_all
     from ingest.xapi import load_xapi
 
@@ -142,13 +164,16 @@ def ingest(path: Annotated[Path, typer.Argument(help="file or folder to import")
             seeds = settings.seeds_dir
             if fmt is Format.onet:
                 change, report = load_onet(path)
-                units = [change]
+                # capmap's skills and catalogue link to O*NET elements: (re)apply them after, so
+                # the result does not depend on which was imported first
+                units = [change, load_skills(seeds / "skills.json"), load_catalogue(seeds / "learning_resources.json")]
             elif fmt is Format.seeds:
-                units = [load_skills(path / "skills.json"), load_catalogue(path / "learning_resources.json")]
-                report = IngestReport("seeds", accepted=sum(u.n_rows for u in units))
+                change, report = load_onet(path / "onet")
+                units = [change, load_skills(path / "skills.json"), load_catalogue(path / "learning_resources.json")]
+                report.source = "seeds"
             else:
-                if st.count_nodes("Skill") == 0:
-                    jobs.load_reference(st, seeds)
+                if any(st.get_node("Skill", s) is None for s in ("capmap:closing", "onet:2.B.1.c")):
+                    jobs.load_reference(st, seeds)  # the codebook's skills must exist before coding
                 codebook = jobs.codebook_for(st, seeds)
                 names = jobs.skill_names(st)
                 if fmt is Format.p4g:
@@ -156,9 +181,14 @@ def ingest(path: Annotated[Path, typer.Argument(help="file or folder to import")
                     units, report = load_p4g(path, codebook, coder, names)
                 elif fmt is Format.crm:
                     units, report = load_crm(path, codebook, names)
+                elif fmt is Format.events:
+                    coder = None if no_coder else jobs.train_coder(seeds, codebook, settings.seed, evaluate=False)[0]
+                    report = _ingest_events(st, path, codebook, names, coder, tz, identity, unit_size,
+                                            rejects or Path(settings.out_dir) / "rejects-events.jsonl")
+                    units = []
                 else:
                     files = sorted(path.glob("*.json")) if path.is_dir() else [path]
-                    units, report = load_xapi(files, codebook, names)
+                    units, report = load_xapi(files, codebook, names, store=st)
             apply_all(st, units)
         finally:
             st.close()
@@ -170,9 +200,65 @@ def ingest(path: Annotated[Path, typer.Argument(help="file or folder to import")
         rej = str(report.write_rejects(rejects or Path(settings.out_dir) / f"rejects-{report.source}.jsonl"))
         for bad in report.rejects[:10]:
             console.print(f"[yellow]rejected[/yellow] {escape(str(bad))}")
+        if report.rejected > 10:
+            console.print(f"… and {report.rejected - 10} more")
+        console.print(f"every rejected record, with file, line, field and reason: {escape(rej)}")
     summary = report.summary(rej)
     console.print(f"{report.source}: accepted {report.accepted}, rejected {report.rejected}, duplicates {report.duplicates}")
+    if report.accepted:
+        console.print("run `capmap score` to refresh the capability map with what was imported")
     _emit(summary, as_json)
+
+
+def _ingest_events(st: Any, path: Path, codebook: Any, names: dict[str, tuple[str, str]], coder: Any, tz: str,
+                   identity: Optional[Path], unit_size: int, rejects: Path) -> Any:
+    """Stream an event file into the store with a progress bar (bytes read / total)."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+    from ingest.events import EventCoding, ingest_events, load_identity_map
+
+    ids = load_identity_map(identity) if identity else None
+    total = path.stat().st_size if path.is_file() else None
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                  TimeRemainingColumn(), console=console, disable=not console.is_terminal) as bar:
+        task = bar.add_task(path.name, total=total)
+        return ingest_events(path, st, EventCoding(codebook, names, coder), identity=ids, default_tz=tz,
+                             unit_size=unit_size, progress=lambda done: bar.update(task, completed=done),
+                             rejects_path=rejects)
+
+
+@app.command()
+def score(store: StoreOpt = None, as_json: JsonOpt = False,
+          reps: Annotated[Optional[list[str]], typer.Option("--rep", help="rescore only these reps (incremental)")] = None,
+          ) -> None:
+    """Recompute the capability map from the evidence in the store, then the capability labels.
+
+    After an import, run it to refresh what GraphQL shows; with --rep, only those reps are
+    rescored (against the last full run's priors) and labels are left as they are."""
+    from api import jobs
+    from clustering.scoring import ScoringParams
+
+    _setup(False)
+    settings = _settings(store, None)
+    try:
+        st = build_store(settings)
+        try:
+            version = jobs.codebook_for(st, settings.seeds_dir).version
+            params = ScoringParams(half_life_days=settings.half_life_days, prior_strength=settings.prior_strength)
+            run_id, n_caps = jobs.recompute_capabilities(st, params, version, reps=reps)
+            out: dict[str, Any] = {"capability_run": run_id, "n_capabilities": n_caps}
+            if not reps:
+                labels = jobs.cluster_labels(st, run_id, settings.min_evidence_for_clustering,
+                                             settings.min_cluster_size, settings.seed)
+                out.update({k: labels.get(k) for k in ("n_labels", "n_outliers", "outlier_share", "message")})
+        finally:
+            st.close()
+    except CapmapError as e:
+        _fail(e, as_json)
+        return
+    console.print(escape(f"capability run {run_id}: {n_caps} capabilities"
+                         + (f"; {out['n_labels']} labels, {out['n_outliers']} outliers" if "n_labels" in out else "")))
+    _emit(out, as_json)
 
 
 @app.command()
@@ -183,8 +269,104 @@ def serve(store: StoreOpt = None, host: str = "127.0.0.1", port: int = 8000) -> 
     from api.app import create_app
 
     _setup(True)
-    st = build_store(_settings(store, None))
+    settings = _settings(store, None)
+    if settings.store.startswith("sqlite:///") and not Path(settings.store[len("sqlite:///"):]).is_file():
+        console.print(f"[red]error:[/red] no store at {escape(settings.store)}: run `capmap demo` or `capmap ingest` first, "
+                      "or name an existing store with --store")
+        raise typer.Exit(2)
+    try:
+        st = build_store(settings)
+    except CapmapError as e:
+        _fail(e, False)
+        return
     uvicorn.run(create_app(st), host=host, port=port, log_level="info")
+
+
+report_app = typer.Typer(help="Reports people would rather look at than read: PNG charts and HTML pages.")
+app.add_typer(report_app, name="report")
+labels_app = typer.Typer(help="Review capability labels: list them, approve or reject proposals.")
+app.add_typer(labels_app, name="labels")
+OutOpt = Annotated[Optional[Path], typer.Option("--out", help="folder for the files (default out/reports)")]
+
+
+def _with_store(store: Optional[str], as_json: bool, work: Any) -> Any:
+    """Open the store, run ``work(store, settings)``, close it; a CapmapError exits with code 2."""
+    _setup(False)
+    settings = _settings(store, None)
+    try:
+        st = build_store(settings)
+        try:
+            return work(st, settings)
+        finally:
+            st.close()
+    except CapmapError as e:
+        _fail(e, as_json)
+
+
+@report_app.command("rep")
+def report_rep(rep_id: Annotated[str, typer.Argument(help="the rep's id, e.g. p4g:user_71")],
+               target: Annotated[Optional[str], typer.Option("--target", help="a role (onet-role:…) or scenario id; "
+                                                             "default: the population mean")] = None,
+               out: OutOpt = None, store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """A rep's radar chart against a target (PNG) and the evidence behind it (HTML)."""
+    from api.reports import rep_report
+
+    res = _with_store(store, as_json, lambda st, s: rep_report(st, rep_id, target, out or Path(s.out_dir) / "reports"))
+    console.print(f"wrote {res['png']} and {res['html']}")
+    _emit(res, as_json)
+
+
+@report_app.command("labels")
+def report_labels(out: OutOpt = None, store: StoreOpt = None, as_json: JsonOpt = False,
+                  min_evidence: Annotated[int, typer.Option("--min-evidence", help="reps with fewer sales-skill "
+                                                            "evidence items are left out")] = 10) -> None:
+    """A 2-D map (PCA) of reps coloured by capability label (PNG)."""
+    from api.reports import labels_map
+
+    res = _with_store(store, as_json, lambda st, s: labels_map(st, out or Path(s.out_dir) / "reports", min_evidence, s.seed))
+    console.print(f"wrote {res['png']} ({res['n_reps']} reps, {res['n_labels']} labels, {res['n_unlabelled']} without)")
+    _emit(res, as_json)
+
+
+@labels_app.command("list")
+def labels_list(kind: Annotated[Optional[str], typer.Option("--kind", help="profile or emergent")] = None,
+                status: Annotated[Optional[str], typer.Option("--status", help="proposed, approved or rejected")] = None,
+                store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Capability labels with their status (emergent proposals show their top terms)."""
+    from graph import schema
+
+    where = {k: v for k, v in (("kind", kind), ("status", status)) if v}
+    rows = _with_store(store, as_json, lambda st, s: st.list_nodes(schema.CAPABILITY_LABEL, where=where or None))
+    out = Console()
+    for r in rows:
+        terms = ", ".join(r.get("top_terms", [])[:5]) or ", ".join(r.get("top_codes", []))
+        out.print(escape(f"{r['id']}  [{r.get('kind', 'profile')}/{r.get('status', 'proposed')}]  {r.get('name', '')}  ({terms})"))
+    _emit({"labels": rows}, as_json)
+
+
+def _review(label_id: str, decision: str, by: Optional[str], store: Optional[str], as_json: bool) -> None:
+    from api.jobs import review_label
+
+    row = _with_store(store, as_json, lambda st, s: review_label(st, label_id, decision, by))
+    console.print(f"{row['id']}: {row['status']}")
+    _emit(row, as_json)
+
+
+ByOpt = Annotated[Optional[str], typer.Option("--by", help="who decides (recorded on the label)")]
+
+
+@labels_app.command("approve")
+def labels_approve(label_id: Annotated[str, typer.Argument(help="the label's id")], by: ByOpt = None,
+                   store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Approve a proposed capability label."""
+    _review(label_id, "approve", by, store, as_json)
+
+
+@labels_app.command("reject")
+def labels_reject(label_id: Annotated[str, typer.Argument(help="the label's id")], by: ByOpt = None,
+                  store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Reject a proposed capability label (kept, marked rejected: a rerun that finds it again keeps it rejected)."""
+    _review(label_id, "reject", by, store, as_json)
 
 
 def main() -> None:  # pragma: no cover - console entry point

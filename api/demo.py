@@ -56,6 +56,11 @@ def run_demo(store: GraphStore, settings: Settings) -> dict[str, Any]:
     run_id, n_caps = jobs.recompute_capabilities(store, params, codebook.version)
     log.info("clustering capability labels")
     clusters = jobs.cluster_labels(store, run_id, settings.min_evidence_for_clustering, settings.min_cluster_size, settings.seed)
+    stability = jobs.measure_label_stability(store, run_id, settings.min_evidence_for_clustering,
+                                             settings.min_cluster_size, settings.seed)
+    log.info("finding scenario bundles (won vs lost deals, outcome codes excluded) and emergent capabilities")
+    bundles = jobs.compute_scenario_bundles(store, codebook)
+    emergent = jobs.propose_emergent_labels(store, seed=settings.seed)
 
     deal = pick_deal(store)
     request = AssembleTeam(needs=views.needs_from([(n["skill_id"], n["level"], n["weight"]) for n in spec["team"]["needs"]]),
@@ -75,12 +80,18 @@ def run_demo(store: GraphStore, settings: Settings) -> dict[str, Any]:
         "n_capabilities": n_caps,
         "n_labels": clusters["n_labels"],
         "n_outliers": clusters["n_outliers"],
+        "outlier_share": clusters["outlier_share"],
+        "label_stability_ari": stability["ari"],
+        "label_stability": stability,
         "labels": clusters.get("labels", []),
+        "scenario_bundles": bundles["bundles"],
+        "scenario_bundles_run": {k: bundles[k] for k in ("run_id", "alpha", "n_scenarios", "n_tests", "n_required")},
+        "emergent_labels": {k: v for k, v in emergent.items() if k != "run_id"},
         "team": {
             "deal": deal["id"] if deal else None,
             "deal_name": deal.get("name") if deal else None,
             "members": [{"rep": m.rep_id, "name": rep_names.get(m.rep_id, m.rep_id), "role": m.function,
-                         "covers": list(m.covers),
+                         "covers": list(m.covers), "covers_names": [names.get(s, (s, s))[0] for s in m.covers],
                          "evidence": [e["reason"] for e in team.evidence.get(m.rep_id, [])[:2]],
                          "won_similar_deals": len(team.history.get(m.rep_id, []))}
                         for m in team.result.members],

@@ -12,10 +12,19 @@ from strawberry.types import Info
 
 from api import views
 from graph import schema as gs
-from graph.errors import CapmapError, Infeasible, NotFound
+from graph.errors import CapmapError, Infeasible, InvalidArgument, NotFound
 from graph.model import Capability as DomainCapability
 from graph.store import GraphStore
 from matching.team import AssembleTeam
+
+MAX_PAGE = 500
+
+
+def _page(first: int, offset: int) -> None:
+    if not 0 <= first <= MAX_PAGE:
+        raise InvalidArgument(f"first: {first}; ask for 0 to {MAX_PAGE} items per page")
+    if offset < 0:
+        raise InvalidArgument(f"offset: {offset} is negative")
 
 
 def _store(info: Info) -> GraphStore:
@@ -85,6 +94,7 @@ class Capability:
 
     @strawberry.field(description="The evidence behind this level, largest contribution first, with how much each item counted.")
     def evidence(self, info: Info, first: int = 20) -> list[Evidence]:
+        _page(first, 0)
         cap = DomainCapability(rep_id=self.rep_id, skill_id=self.skill_id, level=self.level, score=self.score,
                                low=self.low, high=self.high, n_evidence=self.n_evidence, weight=self.weight,
                                low_data=self.low_data, run_id=self.run_id)
@@ -225,8 +235,9 @@ class Query:
 
     @strawberry.field
     def reps(self, info: Info, function: Optional[str] = None, first: int = 50, offset: int = 0) -> list[Rep]:
+        _page(first, offset)
         where = {"function": function} if function else None
-        return [Rep.from_row(r) for r in _store(info).list_nodes(gs.REP, where=where, limit=min(first, 500), offset=offset)]
+        return [Rep.from_row(r) for r in _store(info).list_nodes(gs.REP, where=where, limit=first, offset=offset)]
 
     @strawberry.field
     def skills(self, info: Info, kind: Optional[str] = None) -> list[Skill]:
@@ -241,6 +252,15 @@ class Query:
         self, info: Info, skills: list[SkillNeedInput], deal_id: Optional[str] = None, max_size: int = 4,
         must_include: Optional[list[str]] = None, never_include: Optional[list[str]] = None,
     ) -> TeamResultType:
+        if not skills:
+            raise InvalidArgument("skills: name at least one required skill")
+        for i, s in enumerate(skills):
+            if not 0 <= s.level <= 4:
+                raise InvalidArgument(f"skills[{i}].level: {s.level} is outside L0–L4")
+            if not s.weight > 0:
+                raise InvalidArgument(f"skills[{i}].weight: {s.weight} must be positive")
+        if max_size < 1:
+            raise InvalidArgument(f"maxSize: {max_size}; a team needs at least one member")
         req = AssembleTeam(needs=views.needs_from([(s.skill_id, s.level, s.weight) for s in skills]), max_size=max_size,
                            must_include=tuple(must_include or ()), never_include=tuple(never_include or ()))
         try:
@@ -254,6 +274,8 @@ class Query:
 
     @strawberry.field
     def growth_path(self, info: Info, rep_id: str, target_id: str, hours_per_week: float = 4.0) -> GrowthResultType:
+        if not 0 < hours_per_week <= 60:
+            raise InvalidArgument(f"hoursPerWeek: {hours_per_week}; give the weekly learning time, more than 0 and at most 60")
         try:
             p = views.growth_path(_store(info), rep_id, target_id, hours_per_week)
         except NotFound as e:
@@ -267,12 +289,42 @@ class Query:
                                          for r in s.resources]) for s in p.steps])
 
 
+LabelResultType = Annotated[Union[CapabilityLabel, NotFoundError], strawberry.union("LabelResult")]
+
+
+@strawberry.type
+class Mutation:
+    """HR decisions on capability labels; both survive recomputes as long as the label keeps its id."""
+
+    @strawberry.mutation
+    def rename_label(self, info: Info, id: str, name: str, name_zh: Optional[str] = None) -> LabelResultType:
+        from api import jobs
+
+        try:
+            return CapabilityLabel.from_row(jobs.rename_label(_store(info), id, name, name_zh))
+        except NotFound as e:
+            return NotFoundError(message=str(e))
+
+    @strawberry.mutation
+    def approve_label(self, info: Info, id: str) -> LabelResultType:
+        from api import jobs
+
+        try:
+            return CapabilityLabel.from_row(jobs.approve_label(_store(info), id))
+        except NotFound as e:
+            return NotFoundError(message=str(e))
+
+
 def _should_mask(error: Any) -> bool:
-    return not isinstance(getattr(error, "original_error", None), CapmapError)
+    """Mask only unexpected failures: a query that does not validate (no original error) and
+    capmap's own errors explain themselves to the caller."""
+    original = getattr(error, "original_error", None)
+    return original is not None and not isinstance(original, CapmapError)
 
 
 schema = strawberry.Schema(
     query=Query,
+    mutation=Mutation,
     extensions=[  # factories: a fresh extension per request
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),

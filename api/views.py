@@ -38,6 +38,11 @@ def evidence_contributions(store: GraphStore, cap: Capability, limit: int | None
     ref = manifest.get("ref_ts")
     rows = store.list_nodes(schema.EVIDENCE, where={"rep_id": cap.rep_id, "skill_id": cap.skill_id})
     weighted = [(r, evidence_weight(r, ref, params)) for r in rows]
+    # a broader skill (an O*NET element) is scored from its narrower skills' evidence at the
+    # roll-up factor: show that evidence, weighed the same way
+    for narrower in store.list_edges(schema.BROADER, dst=cap.skill_id):
+        for r in store.list_nodes(schema.EVIDENCE, where={"rep_id": cap.rep_id, "skill_id": narrower.src}):
+            weighted.append((r, evidence_weight(r, ref, params) * params.rollup_factor))
     total = sum(w for _, w in weighted) or 1.0
     out = sorted(((r, round(w, 4), round(w / total, 4)) for r, w in weighted), key=lambda t: (-t[1], t[0]["id"]))
     return out[:limit] if limit is not None else out
@@ -76,10 +81,13 @@ def suggest_team(store: GraphStore, request: AssembleTeam, deal_id: str | None =
     result = assemble_team(request, caps, functions)
     evidence, history = {}, {}
     for m in result.members:
+        # per skill the member covers, its strongest evidence: highest level, then weight
         ev: list[dict[str, Any]] = []
         for s in m.covers:
-            ev.extend(evidence_of(store, m.rep_id, s, limit=n_evidence))
-        evidence[m.rep_id] = ev[: n_evidence * 2]
+            rows = store.list_nodes(schema.EVIDENCE, where={"rep_id": m.rep_id, "skill_id": s})
+            rows.sort(key=lambda e: (-int(e.get("level", 0)), -float(e.get("confidence", 0)) * float(e.get("credibility", 0)), e["id"]))
+            ev.extend(rows[:1])
+        evidence[m.rep_id] = ev[: max(n_evidence, len(m.covers))]
         won = []
         if deal and deal.get("scenario_id"):
             for _, d in store.neighbours(m.rep_id, schema.WORKED_ON, "out"):

@@ -56,6 +56,10 @@ class CodebookError(CapmapError):
     """The BEC codebook is malformed (unknown skill, duplicate code, bad pattern)."""
 
 
+class InvalidArgument(CapmapError):
+    """A request argument is out of range; the message names the argument and the valid range."""
+
+
 class NotEnoughData(CapmapError):
     """An analysis cannot run on the data it was given (too few reps, no evidence)."""
 

@@ -204,6 +204,24 @@ class CapabilityLabel(Node):
     n_members: int = 0
     run_id: str = ""
     approved: bool = False
+    # emergent capabilities (clustering/emergent.py): proposed for a human to approve or reject
+    kind: str = "profile"  # profile (clustered rep profiles) | emergent (clustered text of won engagements)
+    status: str = "proposed"  # proposed | approved | rejected
+    top_terms: tuple[str, ...] = ()
+    examples: tuple[str, ...] = ()
+    member_reps: tuple[str, ...] = ()
+    explanation: str = ""
+    reviewed_by: str | None = None
+    reviewed_at: str | None = None
+    # profile labels (clustering/labels.py, clustering/lineage.py): the id is kept across runs by
+    # centroid matching; an HR rename or approval is kept with it
+    auto_name: str = ""  # the name the last run generated (``name`` differs once HR renames)
+    auto_name_zh: str | None = None
+    renamed: bool = False
+    centroid: tuple[float, ...] = ()  # mean member features before PCA, over feature_names
+    feature_names: tuple[str, ...] = ()
+    lineage_json: str = ""  # this run's lineage entry: event (matched|merged|split|new), sources, distance
+    mean_probability: float | None = None
 
 
 @dataclass(frozen=True)

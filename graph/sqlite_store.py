@@ -113,7 +113,11 @@ class SqliteStore:
         except sqlite3.Error as e:  # pragma: no cover - depends on the file system
             raise StoreError(f"cannot open SQLite store at {self.path}: {e}") from e
         self._lock = threading.RLock()
-        self._conn.execute("PRAGMA journal_mode=WAL")
+        try:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.DatabaseError as e:
+            self._conn.close()
+            raise StoreError(f"{self.path} is not a capmap store (SQLite says: {e}); name another file") from e
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache
         self._conn.execute("PRAGMA analysis_limit=1000")  # ANALYZE samples: fast on large files

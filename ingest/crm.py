@@ -95,7 +95,7 @@ def load_crm(
     events: list[Event] = []
     scenarios: dict[str, Scenario] = {}
     worked: list[dict[str, str]] = []
-    seen: set[str] = set()
+    seen: dict[str, tuple[int, CrmPipelineRow]] = {}
     path = d / "sales_pipeline.csv"
     rows: list[tuple[CrmPipelineRow, str]] = []
     for rec in read_rows(path, required=("opportunity_id", "sales_agent", "product", "deal_stage")):
@@ -113,10 +113,21 @@ def load_crm(
         if r.deal_stage in ("Won", "Lost") and r.close_date is None:
             report.reject(InputError(str(path), rec.line, "close_date", f"a {r.deal_stage} deal needs a close_date"))
             continue
-        if r.opportunity_id in seen:
-            report.duplicates += 1
+        agent_id = f"crm:{slug(r.sales_agent)}"
+        if reps and agent_id not in reps:
+            report.reject(InputError(str(path), rec.line, "sales_agent",
+                                     f"unknown sales agent {r.sales_agent!r} (not in sales_teams.csv)"))
             continue
-        seen.add(r.opportunity_id)
+        if r.opportunity_id in seen:
+            first_line, first = seen[r.opportunity_id]
+            if first == r:
+                report.duplicates += 1
+            else:
+                report.reject(InputError(str(path), rec.line, "opportunity_id",
+                                         f"{r.opportunity_id!r} is already on line {first_line} with other values; "
+                                         "the first is kept"))
+            continue
+        seen[r.opportunity_id] = (rec.line, r)
         rows.append((r, prod.product))
         report.accepted += 1
 
@@ -157,6 +168,14 @@ def load_crm(
                      [{"src": x.id, "dst": x.account_id} for x in deals if x.account_id])
     change.add_edges(schema.IN_SCENARIO, schema.DEAL, schema.SCENARIO,
                      [{"src": x.id, "dst": x.scenario_id} for x in deals if x.scenario_id])
+    # a corrected export may move a deal from Won to Lost (or back to open): remove the stage
+    # events, and their evidence, that the deal's current stage no longer has
+    current = {e.id for e in events}
+    stale = sorted(f"crm:{r.opportunity_id}:{s}" for r, _ in rows for s in ("won", "lost")
+                   if f"crm:{r.opportunity_id}:{s}" not in current)
+    if stale:
+        change.delete_nodes.append((schema.EVENT, stale))
+        change.delete_nodes.append((schema.EVIDENCE, [f"ev:{e}:{c}:0" for e in stale for c in ("crm-won", "crm-lost")]))
     return [change, *event_units(events, evidence)], report
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from graph.errors import InputError
 
@@ -23,15 +24,18 @@ class Record:
 
 
 def _open_text(path: Path) -> io.TextIOWrapper:
-    """Open ``path`` as text: UTF-8 (with or without a BOM), else GB18030 (Chinese Excel)."""
+    """Open ``path`` as text: UTF-16 with its BOM (Excel's "Unicode text"), UTF-8 (with or
+    without a BOM), else GB18030 (Chinese Excel; a superset of GBK and GB2312)."""
     with path.open("rb") as f:
         head = f.read(1 << 16)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return path.open("r", encoding="utf-16", newline="")
     for enc in _ENCODINGS:
         try:
             head.decode(enc)
         except UnicodeDecodeError as e:
-            # A multi-byte character cut at the end of the sample is not an error.
-            if e.start >= len(head) - 4:
+            # A multi-byte character cut at the end of a full sample is not an error.
+            if len(head) == 1 << 16 and e.reason == "unexpected end of data":
                 break
             continue
         break
@@ -44,17 +48,21 @@ def read_rows(
     path: str | Path,
     required: Sequence[str] = (),
     delimiter: str | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> Iterator[Record]:
     """Yield a :class:`Record` for each record of a delimited text file.
 
     ``line`` is the 1-based line where the record starts (the header is line 1), so a quoted
     field with newlines still points at its record's first line. The delimiter is sniffed among
-    comma, semicolon and tab unless given.
+    comma, semicolon and tab unless given. Columns whose header is empty (an index column, the
+    blank columns Excel leaves at the right) are left out of the rows. ``progress``, when given,
+    is called with the bytes read so far after each record.
 
     Raises
     ------
     InputError
-        For a missing file, a duplicate or missing header name, or an undecodable file.
+        For a missing file, a duplicate or missing header name (a duplicate is never resolved
+        by keeping one of the columns), or an undecodable file.
     """
     p = Path(path)
     if not p.is_file():
@@ -72,19 +80,32 @@ def read_rows(
             header = next(reader)
         except StopIteration:
             raise InputError(str(p), 1, None, "file is empty (no header line)") from None
-        header = [h.strip() for h in header]
-        seen: set[str] = set()
-        for h in header:
-            if h in seen:
-                raise InputError(str(p), 1, h, "duplicate column name in the header")
-            seen.add(h)
+        except UnicodeDecodeError as e:
+            raise InputError(str(p), 1, None, f"is not valid {f.encoding} text: {e.reason}") from None
+        header = [h.strip().lstrip("\ufeff") for h in header]
+        seen: dict[str, int] = {}
+        for i, h in enumerate(header, 1):
+            if h and h in seen:
+                raise InputError(str(p), 1, h, f"duplicate column name in the header (columns {seen[h]} and {i}); "
+                                 "rename one: capmap never keeps just one of them")
+            seen.setdefault(h, i)
         for col in required:
             if col not in seen:
                 raise InputError(str(p), 1, col, f"required column missing; header has {header}")
+        named = [i for i, h in enumerate(header) if h]
         last = reader.line_num
-        for values in reader:
+        while True:
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except UnicodeDecodeError as e:
+                raise InputError(str(p), last + 1, None,
+                                 f"is not valid {f.encoding} text from about this line on: {e.reason}") from None
             start = last + 1
             last = reader.line_num
+            if progress is not None:
+                progress(cast(io.BufferedReader, f.buffer).tell())
             if not values or all(not v.strip() for v in values):
                 continue
             if len(values) != len(header):
@@ -92,4 +113,4 @@ def read_rows(
                     str(p), start, None, f"has {len(values)} fields, header has {len(header)}"
                 ))
                 continue
-            yield Record(start, dict(zip(header, values, strict=True)))
+            yield Record(start, {header[i]: values[i] for i in named})

@@ -196,7 +196,16 @@ def load_p4g(
 
 
 def _dedupe(items: list[Evidence]) -> list[Evidence]:
-    return list({e.id: e for e in items}.values())
+    """One evidence item per sentence and skill: when two codes of one sentence point at the same
+    skill (e.g. "How much would you like to donate?" is both a proposition and an ask for the
+    amount, both closing), the sentence counts once, at its strongest reading."""
+    best: dict[tuple[str, int | None, str], Evidence] = {}
+    for e in items:
+        key = (e.event_id, e.span_start, e.skill_id)
+        old = best.get(key)
+        if old is None or (e.level, e.confidence, e.code) > (old.level, old.confidence, old.code):
+            best[key] = e
+    return sorted(best.values(), key=lambda e: e.id)
 
 
 def _gold_evidence(

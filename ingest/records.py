@@ -19,7 +19,8 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class _Row(BaseModel):
-    model_config = ConfigDict(str_strip_whitespace=True, extra="ignore", frozen=True)
+    # inf and nan are refused in every number: "1e400" is a typo, not a deal value
+    model_config = ConfigDict(str_strip_whitespace=True, extra="ignore", frozen=True, allow_inf_nan=False)
 
 
 def _blank_to_none(v: object) -> object:

@@ -3,16 +3,19 @@
 candidates → score → assemble. The assembly is a mixed-integer programme solved exactly with
 HiGHS (through ``scipy.optimize.milp``):
 
-    maximise   Σ_s W·w_s·y_s  +  Σ_r p_r·x_r  −  ε·Σ_r x_r
-    subject to y_s ≤ Σ_{r qualifies for s} x_r      (a skill counts as covered only if a member has it)
+    maximise   Σ_s W·w_s·y_s  +  Σ_(r,s) p_rs·z_rs  −  λ·Σ_r x_r
+    subject to Σ_r z_rs = y_s                         (a covered skill is designated to one qualifying member)
+               z_rs ≤ x_r                              (only to a member of the team)
                min_size ≤ Σ_r x_r ≤ max_size
                Σ_{r in function f} x_r ≥ n_f          (role slots)
                x_r = 1 (must include), x_r = 0 (never include)
                x_r, y_s ∈ {0, 1}
 
-``W`` is large enough that coverage always comes first; ``p_r`` is the member's proficiency on
-the required skills it qualifies for (score above the required level, discounted for low-data
-capabilities), so among equally covering teams the more proficient one wins.
+``W`` is large enough that coverage always comes first; ``p_rs`` is member r's proficiency on
+skill s (the weight times one plus the score above the required level, halved for a low-data
+capability), counted once per skill for the member it is designated to, so redundant members
+add nothing; ``λ`` (``member_cost``) is the price of one more member. Among equally covering
+teams the smaller, more proficient one wins.
 """
 
 from __future__ import annotations
@@ -44,6 +47,9 @@ class AssembleTeam:
     must_include: tuple[str, ...] = ()
     never_include: tuple[str, ...] = ()
     candidates_per_skill: int = 40
+    member_cost: float = 0.5
+    """What one more member costs, in proficiency units (communication and coordination): a
+    member joins only for coverage or for at least this much more proficiency."""
     time_limit_s: float = 20.0
 
 
@@ -130,43 +136,53 @@ def assemble_team(
     if not pool:
         raise Infeasible("no rep qualifies for any required skill", "needs")
     n, m = len(pool), len(request.needs)
-    idx = {r: i for i, r in enumerate(pool)}
-    prof = np.zeros(n)
-    Q = np.zeros((m, n))
+    pairs: list[tuple[int, int, float]] = []  # (need j, rep i, proficiency)
     for j, need in enumerate(request.needs):
-        for r in pool:
+        for i, r in enumerate(pool):
             cap = caps.get(r, {}).get(need.skill_id)
-            if _qualifies(cap, need):
-                assert cap is not None
-                Q[j, idx[r]] = 1.0
-                prof[idx[r]] += _proficiency(cap, need)
+            if cap is not None and _qualifies(cap, need):
+                pairs.append((j, i, _proficiency(cap, need)))
+    k = len(pairs)
+    prof = np.array([p for _, _, p in pairs])
     W = 10.0 * (prof.sum() + 1.0)
-    eps = 1e-3
-    c = -np.concatenate([prof - eps, W * np.array([nd.weight for nd in request.needs])])
-    cons = [LinearConstraint(np.hstack([-Q, np.eye(m)]), -np.inf, 0.0)]
-    size_row = np.concatenate([np.ones(n), np.zeros(m)])
+    # variables: x (members), y (covered needs), z (need j designated to member i)
+    c = -np.concatenate([np.full(n, -request.member_cost), W * np.array([nd.weight for nd in request.needs]), prof])
+    A_zx = np.zeros((k, n + m + k))
+    A_yz = np.zeros((m, n + m + k))
+    for p, (j, i, _) in enumerate(pairs):
+        A_zx[p, n + m + p], A_zx[p, i] = 1.0, -1.0
+        A_yz[j, n + m + p] = 1.0
+    for j in range(m):
+        A_yz[j, n + j] = -1.0
+    cons = [LinearConstraint(A_zx, -np.inf, 0.0), LinearConstraint(A_yz, 0.0, 0.0)]
+    size_row = np.concatenate([np.ones(n), np.zeros(m + k)])
     cons.append(LinearConstraint(size_row[None, :], request.min_size, request.max_size))
-    for fn, k in request.role_slots.items():
-        row = np.concatenate([[1.0 if functions.get(r) == fn else 0.0 for r in pool], np.zeros(m)])
-        cons.append(LinearConstraint(row[None, :], k, np.inf))
-    lb = np.zeros(n + m)
-    ub = np.ones(n + m)
+    for fn, slot in request.role_slots.items():
+        row = np.concatenate([[1.0 if functions.get(r) == fn else 0.0 for r in pool], np.zeros(m + k)])
+        cons.append(LinearConstraint(row[None, :], slot, np.inf))
+    lb, ub = np.zeros(n + m + k), np.ones(n + m + k)
     for r in request.must_include:
-        lb[idx[r]] = 1.0
-    res = milp(c, constraints=cons, integrality=np.ones(n + m), bounds=Bounds(lb, ub),
+        lb[pool.index(r)] = 1.0
+    res = milp(c, constraints=cons, integrality=np.ones(n + m + k), bounds=Bounds(lb, ub),
                options={"time_limit": request.time_limit_s})
     if res.x is None:
         raise Infeasible(f"the team request has no solution ({res.message})", "solver")
     x = np.round(res.x[:n]).astype(int)
+    z = np.round(res.x[n + m:]).astype(int)
+    designated: dict[int, list[tuple[int, float]]] = {}
+    for p, (j, i, pr) in enumerate(pairs):
+        if z[p]:
+            designated.setdefault(i, []).append((j, pr))
     members = []
     for i in np.flatnonzero(x):
-        r = pool[i]
-        covers = tuple(nd.skill_id for j, nd in enumerate(request.needs) if Q[j, i])
-        members.append(Member(r, functions.get(r, ""), covers, round(float(prof[i]), 4)))
+        mine = sorted(designated.get(int(i), []))
+        covers = tuple(request.needs[j].skill_id for j, _ in mine)
+        members.append(Member(pool[i], functions.get(pool[i], ""), covers, round(sum(pr for _, pr in mine), 4)))
     members.sort(key=lambda mb: (-len(mb.covers), -mb.contribution, mb.rep_id))
-    covered = tuple(nd.skill_id for j, nd in enumerate(request.needs) if (Q[j] * x).sum() > 0)
+    covered_j = sorted({j for p, (j, _, _) in enumerate(pairs) if z[p]})
+    covered = tuple(request.needs[j].skill_id for j in covered_j)
     total_w = sum(nd.weight for nd in request.needs) or 1.0
-    cov = sum(nd.weight for nd in request.needs if nd.skill_id in covered) / total_w
+    cov = sum(request.needs[j].weight for j in covered_j) / total_w
     return TeamResult(tuple(members), covered, tuple(nd.skill_id for nd in request.needs if nd.skill_id not in covered),
                       round(cov, 4), round(float(-res.fun), 4), "milp-highs")
 

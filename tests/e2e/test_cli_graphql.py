@@ -89,6 +89,21 @@ def test_graphql_serves_a_capability_map_with_evidence(demo_run: tuple[dict, dic
         assert ide.status_code == 200 and "graphiql" in ide.text.lower()
         miss = httpx.post(base + "/graphql", json={"query": '{ growthPath(repId: "nobody", targetId: "onet-role:41-4011.00") { __typename ... on NotFoundError { message } } }'}).json()
         assert miss["data"]["growthPath"] == {"__typename": "NotFoundError", "message": "no Rep with id 'nobody'"}
+        # regressions from a user's review: mistakes in a query are explained, not masked
+        typo = httpx.post(base + "/graphql", json={"query": '{ rep(id: "x") { nme } }'}).json()
+        assert "Did you mean 'name'?" in typo["errors"][0]["message"]
+        for query, says in [
+            ('{ reps(first: -1) { id } }', "first: -1; ask for 0 to 500"),
+            ('{ reps(first: 10, offset: -5) { id } }', "offset: -5 is negative"),
+            ('{ growthPath(repId: "' + rep + '", targetId: "onet-role:41-4011.00", hoursPerWeek: 0) { __typename } }',
+             "hoursPerWeek: 0.0"),
+            ('{ teamSuggestion(skills: [{skillId: "capmap:closing", level: 9}]) { __typename } }', "skills[0].level: 9"),
+            ('{ teamSuggestion(skills: [{skillId: "capmap:closing", level: 2, weight: -1}]) { __typename } }',
+             "skills[0].weight: -1.0 must be positive"),
+            ('{ teamSuggestion(skills: []) { __typename } }', "skills: name at least one"),
+        ]:
+            got = httpx.post(base + "/graphql", json={"query": query}).json()
+            assert says in got["errors"][0]["message"], (query, got)
     finally:
         proc.terminate()
         proc.wait(timeout=10)

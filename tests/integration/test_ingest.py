@@ -18,7 +18,7 @@ from ingest.crm import load_crm
 from ingest.csvio import read_rows
 from ingest.onet import load_onet
 from ingest.p4g import load_p4g
-from ingest.units import merged
+from ingest.units import apply_all, merged
 from ingest.xapi import load_xapi
 
 COUNTED = (schema.REP, schema.DEAL, schema.EVENT, schema.EVIDENCE, schema.SKILL, schema.ROLE, schema.SCENARIO, schema.ACCOUNT)
@@ -138,3 +138,46 @@ def test_importing_twice_changes_nothing(store, slice_dirs) -> None:  # type: ig
     assert counts(store) == first
     assert first[schema.EVENT] > 500 and first[schema.EVIDENCE] > 300
     assert first[schema.PERFORMED] == first[schema.EVENT]
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "crm_sales_opportunities").is_dir(), reason="CRM data folder not present")
+def test_crm_review_findings(tmp_path: Path, reference, sqlite_store) -> None:  # type: ignore[no-untyped-def]
+    """Regressions from a new user's review: an unknown agent made a phantom rep; a conflicting
+    duplicate id was counted as a plain duplicate; 1e400 aborted the whole import; a corrected
+    export (Won → Lost) left the old 'won' event and its evidence behind."""
+    cb, names, _ = reference
+    d = make_crm_slice(tmp_path / "crm", n_deals=50)
+    assert d is not None
+    units, _ = load_crm(d, cb, names)
+    apply_all(sqlite_store, units)
+    with (d / "sales_pipeline.csv").open(encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    won_line = next(i for i, r in enumerate(rows) if r[4] == "Won") + 1
+    opp = rows[won_line - 1][0]
+    assert sqlite_store.get_node(schema.EVENT, f"crm:{opp}:won") is not None
+    edit_csv(d / "sales_pipeline.csv", won_line, "deal_stage", "Lost")
+    edit_csv(d / "sales_pipeline.csv", 2 if won_line != 2 else 3, "sales_agent", "Moses Frasee")
+    with (d / "sales_pipeline.csv").open("a", encoding="utf-8") as f:
+        f.write(",".join([rows[5][0], rows[5][1], rows[5][2], rows[5][3], rows[5][4], rows[5][5], rows[5][6], "1"]) + "\n")
+        f.write("ZZZ1,Moses Frase,GTX Pro,Cancity,Won,2017-01-01,2017-02-01,1e400\n")
+    units, report = load_crm(d, cb, names)
+    assert [(e.field, e.line) for e in report.rejects] == [
+        ("sales_agent", 2 if won_line != 2 else 3), ("opportunity_id", 52), ("close_value", 53)]
+    assert "already on line 6" in report.rejects[1].reason and "Moses Frasee" in report.rejects[0].reason
+    apply_all(sqlite_store, units)
+    assert sqlite_store.get_node(schema.REP, "crm:moses-frasee") is None
+    assert sqlite_store.get_node(schema.EVENT, f"crm:{opp}:won") is None
+    assert sqlite_store.get_node(schema.EVIDENCE, f"ev:crm:{opp}:won:crm-won:0") is None
+    assert sqlite_store.get_node(schema.EVENT, f"crm:{opp}:lost") is not None
+    assert sqlite_store.get_node(schema.DEAL, f"crm:{opp}")["outcome"] == "lost"
+
+
+def test_a_file_that_is_not_a_store_is_named(tmp_path: Path) -> None:
+    from graph.errors import StoreError
+    from graph.sqlite_store import SqliteStore
+
+    p = tmp_path / "notes.txt"
+    p.write_text("these are my notes, not a database\n" * 50, encoding="utf-8")
+    with pytest.raises(StoreError, match="is not a capmap store"):
+        SqliteStore(p)
+    assert p.read_text(encoding="utf-8").startswith("these are my notes")

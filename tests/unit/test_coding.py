@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from graph.errors import CodebookError
-from graph.model import Event
+from graph.model import Event, Evidence
 from ingest.codebook import load_codebook
 from ingest.coders import RuleCoder, TextCoder, Unit, evidence_for, outcome_level
 from ingest.text import is_chinese, sentence_units
@@ -90,3 +90,18 @@ def test_text_coder_learns_and_is_deterministic() -> None:
     test = [Unit("will you donate"), Unit("a highly rated charity")]
     assert a.predict(test) == ["ask", "cred"]
     assert a.predict_proba(test) == pytest.approx(b.predict_proba(test), abs=1e-6)
+
+
+def test_one_sentence_counts_once_per_skill() -> None:
+    """Regression: a sentence matching two closing codes was two pieces of closing evidence."""
+    from ingest.p4g import _dedupe
+
+    def ev(code: str, level: int, conf: float, skill: str = "capmap:closing", start: int = 0) -> Evidence:
+        return Evidence(id=f"ev:e1:{code}:{start}", event_id="e1", rep_id="r", skill_id=skill, code=code, level=level,
+                        confidence=conf, span_start=start)
+
+    kept = _dedupe([ev("proposition-of-donation", 3, 0.7), ev("ask-donation-amount", 3, 0.9),
+                    ev("praise-user", 1, 0.7, skill="capmap:rapport-building"), ev("ask-donation-amount", 2, 0.9, start=40)])
+    assert [(e.code, e.skill_id, e.span_start) for e in kept] == [
+        ("ask-donation-amount", "capmap:closing", 0), ("ask-donation-amount", "capmap:closing", 40),
+        ("praise-user", "capmap:rapport-building", 0)]

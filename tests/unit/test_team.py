@@ -73,3 +73,24 @@ def test_low_data_capability_counts_less() -> None:
     caps = {"a": {"s": cap(3, 3.5, low=True)}, "b": {"s": cap(3, 3.2)}}
     r = assemble_team(AssembleTeam((SkillNeed("s", 3),), max_size=1), caps, {"a": "sales", "b": "sales"})
     assert [m.rep_id for m in r.members] == ["b"]
+
+
+def test_no_redundant_members() -> None:
+    """Regression: proficiency was summed over every member that qualified for a skill, so the
+    solver filled the team up to its size limit with reps repeating the same skills."""
+    caps = {"star": {"a": cap(3, 3.4), "b": cap(3, 3.4)}, "twin": {"a": cap(3, 3.3), "b": cap(3, 3.3)},
+            "also": {"a": cap(3, 3.2)}}
+    r = assemble_team(AssembleTeam((SkillNeed("a", 3), SkillNeed("b", 3)), max_size=4), caps,
+                      {"star": "sales", "twin": "sales", "also": "sales"})
+    assert [(m.rep_id, m.covers) for m in r.members] == [("star", ("a", "b"))]
+    assert r.coverage == 1.0
+
+
+def test_a_second_member_joins_for_enough_proficiency() -> None:
+    caps = {"ok": {"a": cap(3, 3.0), "b": cap(3, 3.0)}, "ace": {"b": cap(4, 4.0)}}
+    r = assemble_team(AssembleTeam((SkillNeed("a", 3), SkillNeed("b", 3)), max_size=2), caps,
+                      {"ok": "sales", "ace": "sales"})
+    assert sorted((m.rep_id, m.covers) for m in r.members) == [("ace", ("b",)), ("ok", ("a",))]
+    r = assemble_team(AssembleTeam((SkillNeed("a", 3), SkillNeed("b", 3)), max_size=2, member_cost=2.0), caps,
+                      {"ok": "sales", "ace": "sales"})
+    assert [m.rep_id for m in r.members] == ["ok"]
