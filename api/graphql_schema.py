@@ -264,13 +264,13 @@ class Query:
         req = AssembleTeam(needs=views.needs_from([(s.skill_id, s.level, s.weight) for s in skills]), max_size=max_size,
                            must_include=tuple(must_include or ()), never_include=tuple(never_include or ()))
         try:
-            s = views.suggest_team(_store(info), req, deal_id)
+            suggestion = views.suggest_team(_store(info), req, deal_id)
         except Infeasible as e:
             return TeamInfeasible(reason=e.reason, constraint=e.constraint)
         except NotFound as e:
             return NotFoundError(message=str(e))
         rule = f"cover each required skill at its level with at most {max_size} members"
-        return _team(s, rule, _store(info))
+        return _team(suggestion, rule, _store(info))
 
     @strawberry.field
     def growth_path(self, info: Info, rep_id: str, target_id: str, hours_per_week: float = 4.0) -> GrowthResultType:

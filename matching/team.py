@@ -174,10 +174,11 @@ def assemble_team(
         if z[p]:
             designated.setdefault(i, []).append((j, pr))
     members = []
-    for i in np.flatnonzero(x):
-        mine = sorted(designated.get(int(i), []))
+    for member in (int(v) for v in np.flatnonzero(x)):
+        mine = sorted(designated.get(member, []))
         covers = tuple(request.needs[j].skill_id for j, _ in mine)
-        members.append(Member(pool[i], functions.get(pool[i], ""), covers, round(sum(pr for _, pr in mine), 4)))
+        rep = pool[member]
+        members.append(Member(rep, functions.get(rep, ""), covers, round(sum(pr for _, pr in mine), 4)))
     members.sort(key=lambda mb: (-len(mb.covers), -mb.contribution, mb.rep_id))
     covered_j = sorted({j for p, (j, _, _) in enumerate(pairs) if z[p]})
     covered = tuple(request.needs[j].skill_id for j in covered_j)
