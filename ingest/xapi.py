@@ -36,20 +36,11 @@ References below are to the xAPI 1.0.3 specification, part Data ("D") and part C
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import re
-import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
-from urllib.parse import urlsplit
-
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from graph import schema
 from graph.errors import InputError
@@ -59,454 +50,43 @@ from ingest.codebook import Codebook
 from ingest.coders import evidence_for
 from ingest.report import IngestReport
 from ingest.units import event_units
+from ingest.xapi_records import _Identity, _identity, _Record, _record, read_identity_map, read_statements
+from ingest.xapi_statements import (
+    IFI_KINDS,
+    VOIDED,
+    Actor,
+    Statement,
+    _same,
+    identity_key,
+    is_irl,
+    learner_id,
+    normal_mbox,
+    parse_timestamp,
+    statement_hash,
+)
+
+__all__ = [
+    "IFI_KINDS",
+    "STATEMENT_EVENT",
+    "VOIDED",
+    "VOID_EVENT",
+    "Actor",
+    "Statement",
+    "identity_key",
+    "is_irl",
+    "learner_id",
+    "load_xapi",
+    "normal_mbox",
+    "parse_timestamp",
+    "read_identity_map",
+    "read_statements",
+    "statement_hash",
+]
 
 log = logging.getLogger(__name__)
 
-VOIDED = "http://adlnet.gov/expapi/verbs/voided"
 STATEMENT_EVENT = "xapi"
 VOID_EVENT = "xapi-void"
-_NS = uuid.UUID("6f1c2d0e-8a7b-4c1d-9e2f-3a4b5c6d7e8f")
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
-_SHA1 = re.compile(r"^[0-9a-f]{40}$", re.I)
-_IRI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
-_VERSION = re.compile(r"^[12]\.0(\.\d+)?$")
-_LRS_ASSIGNED = frozenset({"id", "authority", "stored", "version", "timestamp", "attachments"})
-IFI_KINDS = ("mbox", "mbox_sha1sum", "openid", "account")
-
-
-# ---------------------------------------------------------------- identifiers
-
-def normal_mbox(value: str) -> str:
-    """``mailto:`` + the local part as written + ``@`` + the domain in lower case."""
-    scheme, sep, address = value.partition(":")
-    local, at, domain = address.rpartition("@")
-    if not (sep and at and local and domain) or scheme.lower() != "mailto" or re.search(r"\s", address):
-        raise ValueError(f"must be 'mailto:' followed by an e-mail address, got {value!r}")
-    return f"mailto:{local}@{domain.lower()}"
-
-
-def is_irl(value: str) -> bool:
-    """Whether ``value`` is an absolute, locatable IRL (scheme and host)."""
-    parts = urlsplit(value)
-    return bool(parts.scheme and parts.netloc) and not re.search(r"\s", value)
-
-
-def identity_key(entry: str) -> str:
-    """The normal form of an identity-map key: ``mailto:…``, ``mbox_sha1sum:<hex>``,
-    ``openid:<uri>`` or ``account:<homePage>|<name>``; ``ValueError`` says what is wrong."""
-    kind, _, rest = entry.partition(":")
-    kind = kind.lower()
-    if kind == "mailto":
-        return normal_mbox(entry)
-    if kind == "mbox_sha1sum" and _SHA1.match(rest):
-        return "mbox_sha1sum:" + rest.lower()
-    if kind == "openid" and _IRI.match(rest):
-        return "openid:" + rest
-    home, bar, name = rest.partition("|")
-    if kind == "account" and bar and is_irl(home) and name.strip():
-        return f"account:{home}|{name}"
-    raise ValueError("expected mailto:<address>, mbox_sha1sum:<40 hex digits>, openid:<URI> "
-                     "or account:<homePage IRL>|<name>")
-
-
-def learner_id(key: str) -> str:
-    """The rep id of an unmapped actor (``mailto:`` and ``mbox_sha1sum:`` of one address agree)."""
-    digest = key.split(":", 1)[1] if key.startswith("mbox_sha1sum:") else hashlib.sha1(key.encode()).hexdigest()
-    return "xapi:" + digest[:12]
-
-
-# ---------------------------------------------------------------- records
-
-def parse_timestamp(value: Any) -> datetime:
-    """An ISO 8601 date-time with a zone, in UTC."""
-    if not isinstance(value, str):
-        raise ValueError("must be an ISO 8601 date-time string")
-    try:
-        dt = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"is not an ISO 8601 date-time: {value!r}") from None
-    if dt.tzinfo is None:
-        raise ValueError(f"{value!r} has no time zone; add 'Z' or an offset such as +08:00")
-    return dt.astimezone(UTC)
-
-
-class _Account(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    homePage: str
-    name: str
-
-    @field_validator("homePage")
-    @classmethod
-    def _home_page(cls, v: str) -> str:
-        if not is_irl(v):
-            raise ValueError(f"must be an absolute IRL such as https://lms.example.com, got {v!r}")
-        return v
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("must be a non-empty account name")
-        return v
-
-
-class Actor(BaseModel):
-    """An Agent or identified Group, with exactly one inverse functional identifier."""
-
-    model_config = ConfigDict(extra="allow")
-    objectType: Literal["Agent", "Group"] | None = None
-    name: str | None = None
-    mbox: str | None = None
-    mbox_sha1sum: str | None = None
-    openid: str | None = None
-    account: _Account | None = None
-
-    @field_validator("mbox")
-    @classmethod
-    def _mbox(cls, v: str | None) -> str | None:
-        return None if v is None else normal_mbox(v)
-
-    @field_validator("mbox_sha1sum")
-    @classmethod
-    def _sha1(cls, v: str | None) -> str | None:
-        if v is not None and not _SHA1.match(v):
-            raise ValueError("must be 40 hexadecimal digits (the SHA1 of a mailto IRI)")
-        return None if v is None else v.lower()
-
-    @field_validator("openid")
-    @classmethod
-    def _openid(cls, v: str | None) -> str | None:
-        if v is not None and not _IRI.match(v):
-            raise ValueError(f"must be an absolute URI, got {v!r}")
-        return v
-
-    @model_validator(mode="after")
-    def _one_ifi(self) -> Actor:
-        has = [k for k in IFI_KINDS if getattr(self, k) is not None]
-        if not has and self.objectType == "Group":
-            raise ValueError("an anonymous Group has no identifier, so its statement cannot be attributed to one person")
-        if len(has) != 1:
-            raise ValueError("an actor needs exactly one identifier (mbox, mbox_sha1sum, openid or account); "
-                             f"has {', '.join(has) or 'none'}")
-        return self
-
-    def key(self) -> str:
-        if self.mbox:
-            return self.mbox
-        if self.mbox_sha1sum:
-            return "mbox_sha1sum:" + self.mbox_sha1sum
-        if self.openid:
-            return "openid:" + self.openid
-        assert self.account is not None
-        return f"account:{self.account.homePage}|{self.account.name}"
-
-
-def _check_iri(v: str) -> str:
-    if not _IRI.match(v):
-        raise ValueError(f"must be an absolute IRI, got {v!r}")
-    return v
-
-
-class _Verb(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    id: str
-    display: dict[str, str] = {}
-
-    @field_validator("id")
-    @classmethod
-    def _iri(cls, v: str) -> str:
-        return _check_iri(v)
-
-
-class _Object(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    objectType: Literal["Activity", "Agent", "Group", "SubStatement", "StatementRef"] | None = None
-    id: str | None = None
-    definition: dict[str, Any] = {}
-
-
-class Statement(BaseModel):
-    """The fields capmap reads; every other 1.0.3 or 2.0 field is kept for comparison."""
-
-    model_config = ConfigDict(extra="allow")
-    id: str | None = None
-    actor: Actor
-    verb: _Verb
-    object: _Object
-    timestamp: datetime | None = None
-    version: str | None = None
-    result: dict[str, Any] | None = None
-    context: dict[str, Any] | None = None
-
-    @field_validator("id")
-    @classmethod
-    def _uuid(cls, v: str | None) -> str | None:
-        if v is not None and not _UUID.match(v):
-            raise ValueError(f"must be a UUID in standard form, got {v!r}")
-        return None if v is None else v.lower()
-
-    @field_validator("timestamp", mode="before")
-    @classmethod
-    def _timestamp(cls, v: Any) -> datetime | None:
-        return None if v is None else parse_timestamp(v)
-
-    @field_validator("version")
-    @classmethod
-    def _version(cls, v: str | None) -> str | None:
-        if v is not None and not _VERSION.match(v):
-            raise ValueError(f"must be an xAPI 1.0.x or 2.0.x version, got {v!r}")
-        return v
-
-
-def _object_problem(st: Statement) -> tuple[str, str] | None:
-    """(field, reason) when the object breaks a rule pydantic cannot see."""
-    o = st.object
-    kind = o.objectType or "Activity"
-    if st.verb.id == VOIDED and kind != "StatementRef":
-        return "object.objectType", "a voiding statement's object must be a StatementRef"
-    if kind == "Activity" and not o.id:
-        return "object.id", "an Activity needs an id"
-    if kind == "Activity" and o.id and not _IRI.match(o.id):
-        return "object.id", f"must be an absolute IRI, got {o.id!r}"
-    if kind == "StatementRef" and not (o.id and _UUID.match(o.id)):
-        return "object.id", f"a StatementRef needs a statement UUID, got {o.id!r}"
-    return None
-
-
-# ---------------------------------------------------------------- comparison (D 2.3.1)
-
-def _instant(value: Any) -> Any:
-    try:
-        return _utc(parse_timestamp(value))[:23] + "Z"
-    except ValueError:
-        return value
-
-
-def _canon_agent(a: Any) -> Any:
-    if not isinstance(a, dict):
-        return a
-    out = dict(a)
-    out.setdefault("objectType", "Agent")
-    if isinstance(out.get("mbox"), str):
-        try:
-            out["mbox"] = normal_mbox(out["mbox"])
-        except ValueError:
-            pass
-    if isinstance(out.get("mbox_sha1sum"), str):
-        out["mbox_sha1sum"] = out["mbox_sha1sum"].lower()
-    if isinstance(out.get("member"), list):
-        members = [_canon_agent(m) for m in out["member"]]
-        out["member"] = sorted(members, key=lambda m: json.dumps(m, sort_keys=True))
-    return out
-
-
-def _canon_object(o: Any) -> Any:
-    if not isinstance(o, dict):
-        return o
-    kind = o.get("objectType", "Activity")
-    if kind in ("Agent", "Group"):
-        return _canon_agent(o)
-    if kind == "SubStatement":
-        return _canon_statement(o)
-    out = {k: v for k, v in o.items() if k != "definition"}
-    out["objectType"] = kind
-    if kind == "StatementRef" and isinstance(o.get("id"), str):
-        out["id"] = o["id"].lower()
-    return out
-
-
-def _canon_context(c: Any) -> Any:
-    if not isinstance(c, dict):
-        return c
-    out = dict(c)
-    if isinstance(out.get("registration"), str):
-        out["registration"] = out["registration"].lower()
-    for k in ("instructor", "team"):
-        if k in out:
-            out[k] = _canon_agent(out[k])
-    if "statement" in out:
-        out["statement"] = _canon_object(out["statement"])
-    acts = out.get("contextActivities")
-    if isinstance(acts, dict):
-        out["contextActivities"] = {k: [_canon_object(a) for a in (v if isinstance(v, list) else [v])]
-                                    for k, v in acts.items()}
-    for k, inner in (("contextAgents", "agent"), ("contextGroups", "group")):
-        if isinstance(out.get(k), list):
-            out[k] = [{**x, inner: _canon_agent(x.get(inner))} if isinstance(x, dict) else x for x in out[k]]
-    return out
-
-
-def _canon_statement(st: dict[str, Any]) -> dict[str, Any]:
-    out = dict(st)
-    out["actor"] = _canon_agent(out.get("actor"))
-    if isinstance(out.get("verb"), dict):
-        out["verb"] = {k: v for k, v in out["verb"].items() if k != "display"}
-    out["object"] = _canon_object(out.get("object"))
-    if "context" in out:
-        out["context"] = _canon_context(out["context"])
-    if "timestamp" in out:  # a SubStatement's own timestamp: compared as an instant
-        out["timestamp"] = _instant(out["timestamp"])
-    return out
-
-
-def statement_hash(raw: Mapping[str, Any]) -> str:
-    """SHA-256 of the statement as compared (see the module notes)."""
-    canon = _canon_statement({k: v for k, v in raw.items() if k not in _LRS_ASSIGNED})
-    text = json.dumps(canon, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _utc(dt: datetime | None) -> str:
-    assert dt is not None
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _same(digest_a: str, at_a: str | None, digest_b: str, at_b: str | None) -> bool:
-    """Equal statements: same hash, and the same millisecond when both carry a timestamp."""
-    return digest_a == digest_b and (at_a is None or at_b is None or at_a[:23] == at_b[:23])
-
-
-# ---------------------------------------------------------------- reading
-
-def read_statements(path: Path) -> tuple[list[tuple[int, Any]], list[InputError]]:
-    """(index, statement) pairs from a JSON array, a JSON object keyed by name, one statement or
-    JSON lines; and the file's unreadable parts as errors."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-        doc = json.loads(text)
-    except (OSError, UnicodeDecodeError) as e:
-        return [], [InputError(str(path), None, None, f"cannot read the file: {e}")]
-    except json.JSONDecodeError as e:
-        return _json_lines(path, text, e)
-    if isinstance(doc, list):
-        return list(enumerate(doc)), []
-    if isinstance(doc, dict):
-        return ([(0, doc)] if "actor" in doc else list(enumerate(doc.values()))), []
-    return [], [InputError(str(path), None, None, "expected a statement, a list or object of statements, or JSON lines")]
-
-
-def _json_lines(path: Path, text: str, whole: json.JSONDecodeError) -> tuple[list[tuple[int, Any]], list[InputError]]:
-    lines = [(i, line) for i, line in enumerate(text.splitlines(), 1) if line.strip()]
-    out: list[tuple[int, Any]] = []
-    bad: list[InputError] = []
-    for n, (i, line) in enumerate(lines):
-        try:
-            out.append((i, json.loads(line)))
-        except json.JSONDecodeError as e:
-            if n == 0:  # not JSON lines either: one error, where the document breaks
-                return [], [InputError(str(path), whole.lineno, None, f"not JSON: {whole.msg} (column {whole.colno})")]
-            bad.append(InputError(str(path), i, None, f"not JSON: {e.msg}"))
-    return out, bad
-
-
-@dataclass(frozen=True)
-class _Record:
-    """One valid statement, as capmap keeps it."""
-
-    file: str
-    index: int
-    sid: str
-    digest: str
-    at: str | None
-    key: str
-    name: str
-    verb: str
-    object_id: str | None
-    voids: str | None
-    text: str
-    attrs_json: str
-    content: str  # the statement as sent, for a deterministic pick among equal resends
-
-
-def _pick(language_map: Any) -> str | None:
-    """The English text of a language map, else its first language's."""
-    if not isinstance(language_map, dict) or not language_map:
-        return None
-    text = language_map.get("en-US") or language_map.get("en") or language_map[min(language_map)]
-    return text if isinstance(text, str) else None
-
-
-def _record(file: str, index: int, raw: Any) -> _Record | InputError:
-    if not isinstance(raw, dict):
-        return InputError(file, index, None, "a statement must be a JSON object")
-    try:
-        st = Statement.model_validate(raw)
-    except ValidationError as e:
-        err = e.errors()[0]
-        where = ".".join(str(x) for x in err["loc"]) or None
-        return InputError(file, index, where, str(err["msg"]).removeprefix("Value error, "))
-    problem = _object_problem(st)
-    if problem:
-        return InputError(file, index, *problem)
-    digest = statement_hash(raw)
-    at = _utc(st.timestamp) if st.timestamp else None
-    sid = st.id or str(uuid.uuid5(_NS, f"{digest}|{(at or '')[:23]}"))
-    voids = st.object.id.lower() if st.verb.id == VOIDED and st.object.id else None
-    verb = _pick(st.verb.display) or st.verb.id.rstrip("/").rsplit("/", 1)[-1]
-    obj = _pick(st.object.definition.get("name")) or st.object.id or (st.object.model_extra or {}).get("name") or ""
-    return _Record(
-        file=file, index=index, sid=sid, digest=digest, at=at, key=st.actor.key(), name=st.actor.name or "",
-        verb=st.verb.id, object_id=st.object.id, voids=voids,
-        text=f"voided statement {voids}" if voids else f"{verb} {obj}".strip(),
-        attrs_json=json.dumps({"verb": st.verb.id, "object": st.object.id, "result": st.result}, sort_keys=True, default=str),
-        content=json.dumps(raw, sort_keys=True, default=str),
-    )
-
-
-# ---------------------------------------------------------------- identity map
-
-def read_identity_map(path: Path) -> dict[str, str]:
-    """The identity map in a JSON file: an object of identifier → rep id."""
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputError(str(path), None, None, f"cannot read the identity map: {e}") from e
-    if not isinstance(doc, dict):
-        raise InputError(str(path), None, None, 'expected a JSON object {"<identifier>": "<rep id>", …}')
-    return doc
-
-
-@dataclass
-class _Identity:
-    reps: dict[str, str] = field(default_factory=dict)  # identity key → rep id
-    broken: dict[str, str] = field(default_factory=dict)  # identity key → why its statements are rejected
-
-    def resolve(self, key: str) -> tuple[str | None, str | None]:
-        """(rep id, None), or (None, reason) when the key's map entry is broken."""
-        keys = [key] + (["mbox_sha1sum:" + hashlib.sha1(key.encode()).hexdigest()] if key.startswith("mailto:") else [])
-        for k in keys:
-            if k in self.broken:
-                return None, self.broken[k]
-            if k in self.reps:
-                return self.reps[k], None
-        return learner_id(key), None
-
-
-def _identity(entries: Mapping[str, Any], source: str, store: GraphStore | None, report: IngestReport) -> _Identity:
-    parsed: list[tuple[str, str, str]] = []  # (entry as written, identity key, rep id)
-    for entry, rep_id in sorted(entries.items()):
-        try:
-            key = identity_key(str(entry))
-        except ValueError as e:
-            report.reject(InputError(source, None, str(entry), f"not an actor identifier: {e}"))
-            continue
-        if not isinstance(rep_id, str) or not rep_id.strip():
-            report.reject(InputError(source, None, str(entry), "the rep id must be a non-empty string"))
-            continue
-        parsed.append((str(entry), key, rep_id))
-    known = set(store.get_nodes(schema.REP, sorted({r for _, _, r in parsed}))) if store is not None else None
-    ident = _Identity()
-    for entry, key, rep_id in parsed:
-        keys = [key] + (["mbox_sha1sum:" + hashlib.sha1(key.encode()).hexdigest()] if key.startswith("mailto:") else [])
-        if known is None or rep_id in known:
-            ident.reps[keys[0]] = rep_id
-            if len(keys) > 1:  # an actor may send the hash of this address instead
-                ident.reps.setdefault(keys[1], rep_id)
-            continue
-        report.reject(InputError(source, None, entry, f"maps to rep {rep_id!r}, which is not in the store"))
-        for k in keys:
-            ident.broken[k] = f"identity map entry {entry!r} maps this actor to rep {rep_id!r}, which is not in the store"
-    return ident
 
 
 # ---------------------------------------------------------------- resends and conflicts
@@ -597,8 +177,17 @@ def load_xapi(
     source = str(identity) if isinstance(identity, Path) else "identity map"
     entries = read_identity_map(identity) if isinstance(identity, Path) else (identity or {})
     ident = _identity(entries, source, store, report)
-    records: list[_Record] = []
     plan = _Plan()
+    records = _read_records(paths, ident, plan, report)
+    stored = _stored_events(store, sorted({r.sid for r in records}))
+    _plan(records, stored, plan, report)
+    return _units(plan, codebook, skill_names, ident, store), report
+
+
+def _read_records(paths: Sequence[Path], ident: _Identity, plan: _Plan, report: IngestReport) -> list[_Record]:
+    """The valid statements of ``paths`` whose actor resolves to a rep (noted in ``plan.rep_of``),
+    in file order; the others go to ``report``."""
+    records: list[_Record] = []
     for path in paths:
         items, errors = read_statements(path)
         for err in errors:
@@ -614,9 +203,7 @@ def load_xapi(
                 continue
             plan.rep_of[rec.key] = rep_id
             records.append(rec)
-    stored = _stored_events(store, sorted({r.sid for r in records}))
-    _plan(records, stored, plan, report)
-    return _units(plan, codebook, skill_names, ident, store), report
+    return records
 
 
 def _stored_events(store: GraphStore | None, sids: list[str]) -> dict[str, Row]:
