@@ -34,6 +34,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import Pipeline, make_pipeline
+from threadpoolctl import threadpool_limits
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python bench/coder.py` puts bench/, not the root, on the path
@@ -189,7 +190,7 @@ def run(folds: int, repeats: int, seed: int) -> dict[str, Any]:
         "coder_params": vars(TextCoder(random_state=seed)),
         "baseline": "TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True) + LogisticRegression(C=10)",
         "versions": {"python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__,
-                     "scikit-learn": sklearn.__version__, "machine": platform.machine(), "cpus": os.cpu_count()},
+                     "scikit-learn": sklearn.__version__, "machine": platform.machine(), "cpus": os.cpu_count(), "blas_threads": 1},
     }
     if repeats > 1:
         per_run = [(scores(pr["proba"]["main"], y), scores(ba["proba"]["main"], y)) for pr, ba in runs]
@@ -208,7 +209,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
-    result = run(args.folds, args.repeats, args.seed)
+    # one BLAS thread: on a small shared machine, threaded BLAS makes lbfgs (the baseline's and
+    # the stack's solver) several times slower, and the timings noisy
+    with threadpool_limits(limits=1, user_api="blas"):
+        result = run(args.folds, args.repeats, args.seed)
     result["seconds_total"] = round(time.perf_counter() - t0, 1)
     print_report(result)
     print(json.dumps(result, sort_keys=True))

@@ -150,10 +150,16 @@ def load_p4g(
             Deal(id=f"p4g:{dlg}", name=f"Donation ask {dlg}", stage="closed" if donation is not None else "open",
                  outcome=outcome, value=donation, scenario_id=SCENARIO.id, engaged_at=at, closed_at=at, source="p4g")
         )
-        prev_other = ""
+        prev_other, prev_own_turn = "", ""
         gold = data.annotated.get(dlg)
         seen_turns: set[int] = set()
-        for turn, role, text in sorted(data.turns[dlg], key=lambda t: (t[0], t[1])):
+        rows = sorted(data.turns[dlg], key=lambda t: (t[0], t[1]))
+        n_turns = max(t for t, _, _ in rows) + 1
+        reply: dict[int, str] = {}  # the persuadee's answer in each turn: context the coder was trained with
+        for t, role, txt in rows:
+            if role == 1:
+                reply[t] = (reply.get(t, "") + " " + txt).strip()
+        for turn, role, text in rows:
             if role == 1:
                 prev_other = text
                 continue
@@ -168,14 +174,21 @@ def load_p4g(
             if gold is not None:
                 evidence.extend(_gold_evidence(ev, [u for u in gold if u.turn == turn], codebook, outcome, skill_names))
                 continue
-            for i, span in enumerate(sentence_units(text)):
-                unit_text = text[span[0] : span[1]]
-                pending.append((ev, Unit(unit_text, prev_other, turn, i), span, outcome))
+            spans = sentence_units(text)
+            texts = [text[a:b] for a, b in spans]
+            for i, span in enumerate(spans):
+                unit_text = texts[i]
+                unit = Unit(unit_text, prev_other, turn, i, next_text=reply.get(turn, ""),
+                            prev_own_text=texts[i - 1] if i else "",
+                            next_own_text=texts[i + 1] if i + 1 < len(texts) else "",
+                            prev_turn_text=prev_own_turn, dialogue_turns=n_turns, dialogue=dlg)
+                pending.append((ev, unit, span, outcome))
                 for code in rule_only:
                     if any(p.search(unit_text) for p in code.patterns):
                         level, why = outcome_level(code, unit_text, outcome)
                         evidence.append(evidence_for(ev, code, level=level, confidence=0.7, coder="rules", why=why,
                                                      codebook=codebook, skill_names=skill_names, text=text, span=span))
+            prev_own_turn = text
     if coder is not None and pending:
         proba = coder.predict_proba([p[1] for p in pending])
         for (ev, unit, span, outcome), row in zip(pending, proba, strict=True):
