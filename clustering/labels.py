@@ -1,18 +1,18 @@
 """Capability labels: reps clustered by their capability profiles, each cluster named by what sets
-it apart. Three swappable stages, sequenced by :func:`cluster_reps`:
+it apart. Three swappable stages, each in its own module, sequenced by :func:`cluster_reps`:
 
-featurize
+featurize (:mod:`clustering.featurize`)
     :class:`ProfileFeaturizer`. Per sales skill, the score's deviation from the skill's population
     prior in level units (0 where the rep has no evidence: no evidence is no deviation), then,
     scaled by ``mix_weight``, the square root of the skill's share of the rep's evidence weight
     (the Hellinger embedding of the rep's behaviour mix); PCA to at most ``n_components`` dims.
     Every skill is on the same L0–L4 scale, so nothing is standardised.
-cluster
+cluster (:mod:`clustering.points`)
     :func:`cluster_points`. Identical rows are collapsed into one point carrying their
     multiplicity (exact duplicates make HDBSCAN's core distances 0 and its lambdas infinite), so
     identical profiles always get the same outcome; HDBSCAN runs on the distinct points; a profile
     shared by at least ``min_cluster_size`` reps that HDBSCAN left as noise is a cluster of its own.
-name
+name (:mod:`clustering.naming`)
     :func:`name_clusters`. Class-based TF-IDF (BERTopic's c-TF-IDF) over behaviour codes and over
     skills (each rep's evidence weight × score on the skill).
 
@@ -52,29 +52,29 @@ Limits: the persuaders' profiles are a continuum, so the outlier share moves wit
 eligible (A with 5+ items: 63 %; with 20+: 51 %).
 """
 
+
 from __future__ import annotations
 
 import logging
 import math
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import hdbscan
 import numpy as np
-from sklearn.decomposition import PCA
 from sklearn.metrics import adjusted_rand_score
 
-from graph.errors import CapmapError, NotEnoughData
+from clustering.featurize import InvalidProfile as InvalidProfile
+from clustering.featurize import ProfileFeaturizer, Profiles, check_profiles, fit_groups, group_identical
+from clustering.naming import QUALIFIERS as QUALIFIERS
+from clustering.naming import c_tf_idf as c_tf_idf
+from clustering.naming import name_clusters
+from clustering.points import CLUSTER_METHODS, PointClustering, cluster_points
+from graph.errors import NotEnoughData
 
 log = logging.getLogger(__name__)
-
-Profiles = Mapping[str, Mapping[str, float]]
-
-
-class InvalidProfile(CapmapError, ValueError):
-    """A rep's profile holds a value clustering cannot use (NaN, infinity, a negative weight)."""
 
 
 @dataclass(frozen=True)
@@ -120,61 +120,6 @@ class Clustering:
 # -- preconditions -------------------------------------------------------------------------------
 
 
-def check_profiles(profiles: Profiles, weights: Profiles | None = None) -> tuple[list[str], dict[str, str]]:
-    """Validate every score and weight; return the reps to cluster (sorted) and those excluded.
-
-    A rep with no evidence (an empty profile, or weights that are all 0) is excluded, with the
-    reason, not clustered.
-
-    Raises
-    ------
-    InvalidProfile
-        On a NaN or infinite score or weight, or a negative weight, naming the rep and skill.
-    """
-    if not (_all_finite(profiles) and (weights is None or _all_finite(weights, non_negative=True))):
-        _raise_first_invalid(profiles, weights)
-    keep, excluded = [], {}
-    for rep in sorted(profiles):
-        prof = profiles[rep]
-        w = (weights or {}).get(rep, {})
-        if not prof:
-            excluded[rep] = "no evidence"
-        elif weights is not None and sum(w.get(s, 0.0) for s in prof) <= 0:
-            excluded[rep] = "no evidence (every evidence weight is 0)"
-        else:
-            keep.append(rep)
-    return keep, excluded
-
-
-def _all_finite(values: Profiles, non_negative: bool = False) -> bool:
-    try:
-        arr = np.fromiter((v for p in values.values() for v in p.values()), dtype=np.float64)
-    except (TypeError, ValueError):
-        return False
-    return bool(np.isfinite(arr).all() and (not non_negative or (arr >= 0).all()))
-
-
-def _raise_first_invalid(profiles: Profiles, weights: Profiles | None) -> None:
-    for rep in sorted(profiles):
-        for skill in sorted(profiles[rep]):
-            if not _finite(profiles[rep][skill]):
-                raise InvalidProfile(f"rep {rep!r} has a non-finite score {profiles[rep][skill]!r} for skill {skill!r}; "
-                                     "fix or drop that capability before clustering")
-    for rep in sorted(weights or {}):
-        w = (weights or {})[rep]
-        for skill in sorted(w):
-            if not _finite(w[skill]) or float(w[skill]) < 0:
-                raise InvalidProfile(f"rep {rep!r} has an invalid evidence weight {w[skill]!r} for skill {skill!r}; "
-                                     "weights must be finite and non-negative")
-
-
-def _finite(v: Any) -> bool:
-    try:
-        return math.isfinite(float(v))
-    except (TypeError, ValueError):
-        return False
-
-
 def _check_params(min_cluster_size: int, min_samples: int, mix_weight: float, n_components: int,
                   method: str, selection: str) -> None:
     if min_cluster_size < 2:
@@ -191,235 +136,7 @@ def _check_params(min_cluster_size: int, min_samples: int, mix_weight: float, n_
         raise ValueError(f"cluster_selection_method must be 'eom' or 'leaf', not {selection!r}")
 
 
-# -- featurize -------------------------------------------------------------------------------------
-
-
-class ProfileFeaturizer:
-    """Profiles → features: score deviations from the prior ⊕ ``mix_weight`` · √(evidence share),
-    reduced by PCA to at most ``n_components`` dimensions (scikit-learn estimator contract).
-
-    Learned: ``skills_`` (sorted), ``prior_`` (per skill: ``prior[skill]``, else the mean observed
-    score), ``feature_names_`` (``score:<skill>`` then ``mix:<skill>``), ``pca_`` (None when no
-    reduction is needed).
-    """
-
-    def __init__(self, mix_weight: float = 0.15, n_components: int = 8, random_state: int = 0) -> None:
-        self.mix_weight = mix_weight
-        self.n_components = n_components
-        self.random_state = random_state
-
-    def fit(self, profiles: Profiles, weights: Profiles | None = None, prior: Mapping[str, float] | None = None,
-            multiplicity: Sequence[int] | None = None) -> ProfileFeaturizer:
-        """Learn skills, priors and the PCA basis from ``profiles`` (each row counted
-        ``multiplicity`` times in the PCA)."""
-        self.fit_raw(profiles, weights, prior, multiplicity)
-        return self
-
-    def fit_raw(self, profiles: Profiles, weights: Profiles | None = None, prior: Mapping[str, float] | None = None,
-                multiplicity: Sequence[int] | None = None) -> np.ndarray:
-        """:meth:`fit`, and return the features before PCA (what label centroids are computed on)."""
-        reps = sorted(profiles)
-        self.skills_ = sorted({s for r in reps for s in profiles[r]})
-        given = prior or {}
-        sums: dict[str, list[float]] = {s: [] for s in self.skills_ if not (s in given and math.isfinite(given[s]))}
-        for r in reps:
-            for s, v in profiles[r].items():
-                if s in sums:
-                    sums[s].append(v)
-        self.prior_ = np.array([float(given[s]) if s not in sums else math.fsum(sums[s]) / len(sums[s])
-                                for s in self.skills_], dtype=np.float64)
-        kinds = ("score", "mix") if self.mix_weight > 0 else ("score",)
-        self.feature_names_ = [f"{k}:{s}" for k in kinds for s in self.skills_]
-        X = self.raw(profiles, weights)
-        k = min(self.n_components, X.shape[1], X.shape[0])
-        self.pca_: PCA | None = None
-        if k < X.shape[1] and X.shape[0] >= 2:
-            rows = X if multiplicity is None else np.repeat(X, np.asarray(multiplicity, dtype=np.intp), axis=0)
-            # the covariance route: n ≫ d here, and it is exact and deterministic (signs fixed by svd_flip)
-            self.pca_ = PCA(n_components=k, svd_solver="covariance_eigh", random_state=self.random_state).fit(rows)
-        return X
-
-    def raw(self, profiles: Profiles, weights: Profiles | None = None) -> np.ndarray:
-        """Reps (sorted) × ``feature_names_``, before PCA; skills not seen in ``fit`` are ignored."""
-        reps = sorted(profiles)
-        col = {s: j for j, s in enumerate(self.skills_)}
-        n, d = len(reps), len(self.skills_)
-        dev = np.zeros((n, d))
-        mass = np.zeros((n, d))
-        for i, r in enumerate(reps):
-            w = (weights or {}).get(r)
-            for s, v in profiles[r].items():
-                j = col.get(s)
-                if j is not None:
-                    dev[i, j] = v - self.prior_[j]
-                    mass[i, j] = 1.0 if w is None else w.get(s, 0.0)
-        if self.mix_weight <= 0:
-            return dev
-        total = np.array([math.fsum(row) for row in mass])  # exact, so identical rows stay identical
-        share = np.divide(mass, total[:, None], out=np.zeros_like(mass), where=total[:, None] > 0)
-        return np.hstack([dev, self.mix_weight * np.sqrt(share)])
-
-    def reduce(self, X: np.ndarray) -> np.ndarray:
-        return X if self.pca_ is None else self.pca_.transform(X)
-
-    def transform(self, profiles: Profiles, weights: Profiles | None = None) -> np.ndarray:
-        return self.reduce(self.raw(profiles, weights))
-
-
-# -- cluster ---------------------------------------------------------------------------------------
-
-
-def _fit_hdbscan(U: np.ndarray, mcs: int, ms: int, selection: str, eps: float) -> Any:
-    # one core-distance job: on this 2-core machine joblib's workers cost more than they save
-    return hdbscan.HDBSCAN(min_cluster_size=mcs, min_samples=ms, cluster_selection_method=selection,
-                           cluster_selection_epsilon=eps, prediction_data=True, core_dist_n_jobs=1).fit(U)
-
-
-def _fit_sklearn(U: np.ndarray, mcs: int, ms: int, selection: str, eps: float) -> Any:
-    from sklearn.cluster import HDBSCAN
-
-    return HDBSCAN(min_cluster_size=mcs, min_samples=ms, cluster_selection_method=selection,
-                   cluster_selection_epsilon=eps, copy=True).fit(U)
-
-
-CLUSTER_METHODS: dict[str, Callable[[np.ndarray, int, int, str, float], Any]] = {
-    "hdbscan": _fit_hdbscan,  # keeps prediction data: new reps are assigned without refitting
-    "sklearn": _fit_sklearn,  # scikit-learn's HDBSCAN, for comparison (bench/cluster.py)
-}
-
-
-@dataclass
-class PointClustering:
-    """Labels of the rows given to :func:`cluster_points`, and the fitted model."""
-
-    labels: np.ndarray  # per row: 0..k-1, -1 for noise; 0 is the largest cluster
-    probabilities: np.ndarray
-    model: Any  # the fitted HDBSCAN, or None when no HDBSCAN could run (too few distinct points)
-    label_map: dict[int, int]  # the model's label -> ours
-    distinct: dict[bytes, tuple[int, float]]  # a distinct fitted row's bytes -> its label and probability
-    n_distinct: int
-    method: str
-
-
-def cluster_points(
-    F: np.ndarray, *, multiplicity: Sequence[int] | None = None, min_cluster_size: int = 15, min_samples: int = 1,
-    cluster_selection_method: str = "eom", cluster_selection_epsilon: float = 0.0, method: str = "hdbscan",
-) -> PointClustering:
-    """HDBSCAN over the distinct rows of ``F``; each row counts ``multiplicity`` reps.
-
-    Rows equal after rounding to 10 decimals are one point (HDBSCAN is not defined for exact
-    duplicates). When there are fewer distinct points than ``min_cluster_size``, HDBSCAN cannot form
-    a cluster and is not run. A point of multiplicity ≥ ``min_cluster_size`` left as noise becomes a
-    cluster of its own (probability 1). Clusters are numbered by decreasing size, then first row.
-    """
-    mult = np.ones(len(F), dtype=np.intp) if multiplicity is None else np.asarray(multiplicity, dtype=np.intp)
-    U, first, inverse = np.unique(np.round(F, 10) + 0.0, axis=0, return_index=True, return_inverse=True)
-    inverse = inverse.ravel()
-    weight = np.bincount(inverse, weights=mult, minlength=len(U)).astype(np.intp)
-    raw = np.full(len(U), -1, dtype=np.intp)
-    prob = np.zeros(len(U))
-    model = None
-    if len(U) >= max(min_cluster_size, min_samples + 1):
-        model = CLUSTER_METHODS[method](U, min_cluster_size, min_samples, cluster_selection_method,
-                                        cluster_selection_epsilon)
-        raw, prob = np.asarray(model.labels_, dtype=np.intp).copy(), np.asarray(model.probabilities_, dtype=float).copy()
-    nxt = int(raw.max()) + 1 if len(raw) else 0
-    for u in np.argsort(-weight, kind="stable"):
-        if raw[u] == -1 and weight[u] >= min_cluster_size:
-            raw[u], prob[u], nxt = nxt, 1.0, nxt + 1
-    sizes = Counter({int(c): int(weight[raw == c].sum()) for c in set(raw.tolist()) if c >= 0})
-    firsts = {c: int(first[raw == c].min()) for c in sizes}
-    order = sorted(sizes, key=lambda c: (-sizes[c], firsts[c]))
-    label_map = {c: i for i, c in enumerate(order)}
-    ours = np.array([label_map.get(int(c), -1) for c in raw], dtype=np.intp)
-    return PointClustering(labels=ours[inverse], probabilities=prob[inverse], model=model, label_map=label_map,
-                           distinct={U[u].tobytes(): (int(ours[u]), float(prob[u])) for u in range(len(U))}, n_distinct=len(U),
-                           method=method)
-
-
-# -- name ------------------------------------------------------------------------------------------
-
-
-def c_tf_idf(docs: Mapping[int, Mapping[str, float]]) -> dict[int, list[tuple[str, float]]]:
-    """Class-based TF-IDF (BERTopic's c-TF-IDF): tf(t, c) · log(1 + A / f(t)).
-
-    ``A`` is the average number of tokens per class and ``f(t)`` the frequency of ``t`` over all
-    classes. Returns, per class, its terms by decreasing weight.
-
-    >>> c_tf_idf({0: {"x": 2, "s": 2}, 1: {"y": 2, "s": 2}})[0][0][0]
-    'x'
-    """
-    total: Counter[str] = Counter()
-    for c in docs.values():
-        total.update(c)
-    avg = sum(sum(c.values()) for c in docs.values()) / max(1, len(docs))
-    out = {}
-    for k, c in docs.items():
-        n = sum(c.values()) or 1
-        w = {t: (v / n) * math.log(1 + avg / total[t]) for t, v in c.items() if total[t] > 0}
-        out[k] = sorted(w.items(), key=lambda x: (-x[1], x[0]))
-    return out
-
-
-def _sum_docs(docs: Mapping[str, Mapping[str, float]], reps: Sequence[str]) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for r in reps:
-        for t, v in docs.get(r, {}).items():
-            out[t] = out.get(t, 0.0) + v
-    return out
-
-
-QUALIFIERS = ((0.05, "Strong in", "擅长"), (-0.05, "Focused on", "专注于"), (-math.inf, "Developing", "待提升"))
-"""Name prefix by the members' mean deviation from the prior on the two top skills (level units)."""
-
-
-def name_clusters(
-    members: Mapping[int, Sequence[str]], codes: Mapping[str, Mapping[str, float]],
-    skill_mass: Mapping[str, Mapping[str, float]], deviation: Mapping[str, Mapping[str, float]],
-    skill_names: Mapping[str, tuple[str, str]], n_top: int = 3,
-) -> dict[int, tuple[str, str, tuple[str, ...], tuple[str, ...]]]:
-    """Name each cluster: ``{index: (name, name_zh, top_skills, top_codes)}``.
-
-    Top codes and top skills are the cluster's first terms by c-TF-IDF over its members' codes and
-    over their skills (a skill counts the rep's evidence weight × score on it). The name joins the
-    two top skills, prefixed by how the members stand on them (:data:`QUALIFIERS`); a name two
-    clusters would share gets its third skill, or a number.
-    """
-    by_code = c_tf_idf({c: _sum_docs(codes, reps) for c, reps in members.items()})
-    by_skill = c_tf_idf({c: _sum_docs(skill_mass, reps) for c, reps in members.items()})
-    out: dict[int, tuple[str, str, tuple[str, ...], tuple[str, ...]]] = {}
-    used: Counter[str] = Counter()
-    for c in sorted(members):
-        top_sk = tuple(t for t, _ in by_skill[c][:n_top])
-        devs = [deviation[r][s] for r in members[c] for s in top_sk[:2] if s in deviation.get(r, {})]
-        mean_dev = math.fsum(devs) / len(devs) if devs else 0.0
-        _, q_en, q_zh = next(q for q in QUALIFIERS if mean_dev >= q[0])
-        shown = list(top_sk[:2])
-        en = f"{q_en} " + " & ".join(skill_names.get(s, (s, s))[0] for s in shown)
-        if used[en] and len(top_sk) > 2:
-            shown.append(top_sk[2])
-            en = f"{q_en} " + " & ".join(skill_names.get(s, (s, s))[0] for s in shown)
-        zh = q_zh + "、".join(skill_names.get(s, (s, s))[1] for s in shown)
-        used[en] += 1
-        if used[en] > 1:
-            en, zh = f"{en} ({used[en]})", f"{zh}（{used[en]}）"
-        out[c] = (en, zh, top_sk, tuple(t for t, _ in by_code[c][:n_top]))
-    return out
-
-
 # -- the pipeline ---------------------------------------------------------------------------------
-
-
-def _group_identical(reps: Sequence[str], profiles: Profiles, weights: Profiles | None,
-                     multiplicity: Mapping[str, int] | None) -> tuple[list[list[str]], list[int]]:
-    """Reps with identical profiles (scores and weights), in order of their first rep; group sizes."""
-    groups: dict[tuple[Any, ...], list[str]] = {}
-    for r in reps:
-        w = (weights or {}).get(r, {})
-        key = tuple(sorted((s, float(v), float(w.get(s, 1.0))) for s, v in profiles[r].items()))
-        groups.setdefault(key, []).append(r)
-    out = list(groups.values())
-    return out, [sum((multiplicity or {}).get(r, 1) for r in g) for g in out]
 
 
 def cluster_reps(
@@ -492,30 +209,14 @@ def cluster_reps(
     """
     _check_params(min_cluster_size, min_samples, mix_weight, n_components, method, cluster_selection_method)
     reps, excluded = check_profiles(profiles, weights)
-    n = sum((multiplicity or {}).get(r, 1) for r in reps)
-    if n < min_cluster_size:
-        extra = f" ({len(excluded)} more without evidence)" if excluded else ""
-        raise NotEnoughData(f"{n} reps with evidence{extra}; clustering needs at least "
-                            f"min_cluster_size={min_cluster_size}")
-    groups, mult = _group_identical(reps, profiles, weights, multiplicity)
-    heads = {g[0]: profiles[g[0]] for g in groups}
-    head_w = {g[0]: weights[g[0]] for g in groups if g[0] in weights} if weights is not None else None
+    _check_enough(reps, excluded, multiplicity, min_cluster_size)
+    groups, mult = group_identical(reps, profiles, weights, multiplicity)
     feat = ProfileFeaturizer(mix_weight, n_components, random_state=seed)
-    order = sorted(heads)  # the featurizer's row order
-    pos = {r: i for i, r in enumerate(order)}
-    row_mult = [0] * len(order)
-    for g, m in zip(groups, mult, strict=True):
-        row_mult[pos[g[0]]] = m
-    X = feat.fit_raw(heads, head_w, fill, row_mult)
+    X, row_mult, pos = fit_groups(feat, groups, mult, profiles, weights, fill)
     pts = cluster_points(feat.reduce(X), multiplicity=row_mult, min_cluster_size=min_cluster_size,
                          min_samples=min_samples, cluster_selection_method=cluster_selection_method,
                          cluster_selection_epsilon=cluster_selection_epsilon, method=method)
-    assignment: dict[str, int] = {}
-    probability: dict[str, float] = {}
-    for g in groups:
-        i = pos[g[0]]
-        for r in g:
-            assignment[r], probability[r] = int(pts.labels[i]), round(float(pts.probabilities[i]), 4)
+    assignment, probability = _spread(groups, pos, pts)
     params = {"min_cluster_size": min_cluster_size, "min_samples": min_samples, "mix_weight": mix_weight,
               "cluster_selection_method": cluster_selection_method, "n_components": n_components,
               "cluster_selection_epsilon": cluster_selection_epsilon, "method": method, "seed": seed}
@@ -523,6 +224,27 @@ def cluster_reps(
                      feature_names=list(feat.feature_names_), featurizer=feat, points=pts, params=params)
     res.labels = _labels(res, X, row_mult, pos, groups, profiles, weights, codes or {}, skill_names or {})
     return res
+
+
+def _check_enough(reps: Sequence[str], excluded: Mapping[str, str], multiplicity: Mapping[str, int] | None,
+                  min_cluster_size: int) -> None:
+    n = sum((multiplicity or {}).get(r, 1) for r in reps)
+    if n < min_cluster_size:
+        extra = f" ({len(excluded)} more without evidence)" if excluded else ""
+        raise NotEnoughData(f"{n} reps with evidence{extra}; clustering needs at least "
+                            f"min_cluster_size={min_cluster_size}")
+
+
+def _spread(groups: list[list[str]], pos: dict[str, int], pts: PointClustering,
+            ) -> tuple[dict[str, int], dict[str, float]]:
+    """Every rep's label and membership probability: those of its group's row."""
+    assignment: dict[str, int] = {}
+    probability: dict[str, float] = {}
+    for g in groups:
+        i = pos[g[0]]
+        for r in g:
+            assignment[r], probability[r] = int(pts.labels[i]), round(float(pts.probabilities[i]), 4)
+    return assignment, probability
 
 
 def _labels(res: Clustering, X: np.ndarray, row_mult: list[int], pos: dict[str, int],
