@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from graph import schema
 from graph.errors import InputError
@@ -36,6 +36,12 @@ class OnetRating(_Row):
     scale: str = Field(alias="Scale ID", pattern=r"^(IM|LV)$")
     value: float = Field(alias="Data Value", ge=0, le=7)
     suppress: str = Field(alias="Recommend Suppress", default="N")
+
+    @model_validator(mode="after")
+    def _on_its_scale(self) -> OnetRating:
+        if self.scale == "IM" and not 1 <= self.value <= 5:
+            raise ValueError(f"an importance (IM) rating is on the 1–5 scale, not {self.value}")
+        return self
 
 
 def required_level(lv: float | None, im: float, kind: str) -> int:

@@ -58,6 +58,7 @@ class P4GData:
     donation: dict[str, float | None] = field(default_factory=dict)
     turns: dict[str, list[tuple[int, int, str]]] = field(default_factory=dict)  # (turn, role, text)
     annotated: dict[str, list[AnnotatedUnit]] = field(default_factory=dict)
+    bad_info: dict[str, int] = field(default_factory=dict)  # dialogue -> line of its rejected persuader row
     report: IngestReport = field(default_factory=lambda: IngestReport("p4g"))
 
 
@@ -100,6 +101,8 @@ def read_p4g(data_dir: Path) -> P4GData:
         row = validate(P4GInfoRow, rec, str(info))
         if isinstance(row, InputError):
             data.report.reject(row)
+            if rec.row.get("B2") and rec.row.get("B4", "").strip() == "0":
+                data.bad_info[rec.row["B2"].strip()] = rec.line
             continue
         if row.B4 == 0:
             data.persuader[row.B2] = row.B3
@@ -112,7 +115,10 @@ def read_p4g(data_dir: Path) -> P4GData:
             data.report.reject(turn)
             continue
         if turn.B2 not in data.persuader:
-            data.report.reject(InputError(str(dialog), rec.line, "B2", f"dialogue {turn.B2!r} has no persuader in full_info.csv"))
+            bad = data.bad_info.get(turn.B2)
+            why = (f"dialogue {turn.B2!r}: its persuader row in full_info.csv (line {bad}) was rejected" if bad
+                   else f"dialogue {turn.B2!r} has no persuader in full_info.csv")
+            data.report.reject(InputError(str(dialog), rec.line, "B2", why))
             continue
         data.turns.setdefault(turn.B2, []).append((turn.Turn, turn.B4, turn.Unit))
     ann = data_dir / "annotated_300_dialog.csv"

@@ -103,6 +103,11 @@ class CrmPipelineRow(_Row):
         _blank_to_none
     )
 
+    @field_validator("deal_stage", mode="before")
+    @classmethod
+    def _strip_stage(cls, v: object) -> object:
+        return v.strip() if isinstance(v, str) else v
+
     @field_validator("close_date")
     @classmethod
     def _after_engage(cls, v: date | None, info: object) -> date | None:

@@ -181,3 +181,37 @@ def test_a_file_that_is_not_a_store_is_named(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="is not a capmap store"):
         SqliteStore(p)
     assert p.read_text(encoding="utf-8").startswith("these are my notes")
+
+
+def test_review_findings_p4g_and_onet(tmp_path: Path, reference) -> None:  # type: ignore[no-untyped-def]
+    """Regressions: a bad donation in a persuader's info row made every turn of the dialogue say
+    'has no persuader'; an O*NET importance of 6.5 (scale 1–5) was accepted."""
+    cb, names, coder = reference
+    d = make_p4g_slice(tmp_path / "p4g", n_annotated=2, n_other=2)
+    with (d / "full_info.csv").open(encoding="utf-8") as f:
+        info = list(csv.reader(f))
+    line = next(i for i, r in enumerate(info) if r[2] == "0") + 1
+    edit_csv(d / "full_info.csv", line, "B6", "lots")
+    _, report = load_p4g(d, cb, None, names)
+    turn_rejects = [e for e in report.rejects if Path(e.file).name == "full_dialog.csv"]
+    assert turn_rejects and all(f"(line {line}) was rejected" in e.reason for e in turn_rejects)
+
+    o = tmp_path / "onet"
+    shutil.copytree(SEEDS / "onet", o)
+    lines = (o / "Skills.txt").read_text(encoding="utf-8").splitlines(keepends=True)
+    i = next(k for k, ln in enumerate(lines) if "\tIM\t" in ln)
+    parts = lines[i].split("\t")
+    parts[4] = "6.5"
+    lines[i] = "\t".join(parts)
+    (o / "Skills.txt").write_text("".join(lines), encoding="utf-8")
+    _, rep = load_onet(o)
+    assert [(e.line, e.field) for e in rep.rejects] == [(i + 1, None)]
+    assert "1–5 scale" in rep.rejects[0].reason
+
+
+def test_stage_with_stray_spaces_is_read() -> None:
+    """Regression: 'Won ' (a trailing space, as exports have) was rejected while other fields are trimmed."""
+    from ingest.records import CrmPipelineRow
+
+    row = CrmPipelineRow.model_validate({"opportunity_id": "X", "sales_agent": "A", "product": "P", "deal_stage": " Won "})
+    assert row.deal_stage == "Won"
