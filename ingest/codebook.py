@@ -25,7 +25,10 @@ class _Upgrade(BaseModel):
 
 
 class _ValueUpgrade(BaseModel):
-    quantile: float = Field(gt=0, lt=1)
+    """A won deal closed at ``price_ratio`` × the product's list price or more is worth ``level``:
+    a property of the deal itself, so the same deal codes the same whatever else is imported."""
+
+    price_ratio: float = Field(gt=0)
     level: int = Field(ge=0, le=4)
     why_en: str
     why_zh: str

@@ -8,8 +8,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numpy as np
-
 from graph import schema
 from graph.errors import InputError
 from graph.model import Account, Deal, Event, Evidence, Rep, Scenario
@@ -131,11 +129,6 @@ def load_crm(
         rows.append((r, prod.product))
         report.accepted += 1
 
-    won_values = [r.close_value for r, _ in rows if r.deal_stage == "Won" and r.close_value is not None]
-    thresholds = {
-        c.code: float(np.quantile(won_values, c.value_upgrade["quantile"]))
-        for c in codebook.event_codes("stage_change") if c.value_upgrade and won_values
-    }
     evidence: list[Evidence] = []
     for r, product in rows:
         rep_id = f"crm:{slug(r.sales_agent)}"
@@ -159,7 +152,7 @@ def load_crm(
         worked.append({"src": rep_id, "dst": deal_id, "role": "sales"})
         for ev in _stage_events(r, rep_id, deal_id):
             events.append(ev)
-            evidence.extend(_code_stage_event(ev, r, codebook, skill_names, thresholds))
+            evidence.extend(_code_stage_event(ev, r, codebook, skill_names, products[_product_key(product)].sales_price))
     change = ChangeSet().add_nodes(list(reps.values())).add_nodes(list(accounts.values()))
     change.add_nodes(list(scenarios.values())).add_nodes(deals)
     change.add_edges(schema.REPORTS_TO, schema.REP, schema.REP, reports_to)
@@ -181,7 +174,7 @@ def load_crm(
 
 def _code_stage_event(
     ev: Event, row: CrmPipelineRow, codebook: Codebook, skill_names: dict[str, tuple[str, str]],
-    thresholds: dict[str, float],
+    list_price: float,
 ) -> list[Evidence]:
     stage = ev.id.rsplit(":", 1)[1].capitalize()
     out = []
@@ -190,7 +183,7 @@ def _code_stage_event(
             continue
         level, why = code.level, None
         up = code.value_upgrade
-        if up and code.code in thresholds and row.close_value is not None and row.close_value >= thresholds[code.code]:
+        if up and row.close_value is not None and list_price > 0 and row.close_value >= up["price_ratio"] * list_price:
             level, why = max(level, up["level"]), (up["why_en"], up["why_zh"])
         out.append(evidence_for(ev, code, level=level, confidence=1.0, coder="rules", codebook=codebook,
                                 skill_names=skill_names, text=ev.text, why=why))

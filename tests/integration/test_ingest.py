@@ -215,3 +215,21 @@ def test_stage_with_stray_spaces_is_read() -> None:
 
     row = CrmPipelineRow.model_validate({"opportunity_id": "X", "sales_agent": "A", "product": "P", "deal_stage": " Won "})
     assert row.deal_stage == "Won"
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "crm_sales_opportunities").is_dir(), reason="CRM data folder not present")
+def test_won_deal_level_does_not_depend_on_the_rest_of_the_file(tmp_path: Path, reference) -> None:  # type: ignore[no-untyped-def]
+    """Regression: 'top-decile value → L4' was computed over the imported file, so re-importing
+    the 60 smallest won deals turned a third of them into L4 evidence."""
+    cb, names, _ = reference
+    d = make_crm_slice(tmp_path / "crm", n_deals=400)
+    assert d is not None
+    levels = {x["id"]: x["level"] for x in merged(load_crm(d, cb, names)[0]).nodes[schema.EVIDENCE] if x["code"] == "crm-won"}
+    assert set(levels.values()) == {3, 4}
+    with (d / "sales_pipeline.csv").open(encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    won = sorted((r for r in rows[1:] if r[4] == "Won"), key=lambda r: float(r[7]))[:60]
+    with (d / "sales_pipeline.csv").open("w", encoding="utf-8", newline="") as f:
+        csv.writer(f, lineterminator="\n").writerows([rows[0], *won])
+    small = {x["id"]: x["level"] for x in merged(load_crm(d, cb, names)[0]).nodes[schema.EVIDENCE] if x["code"] == "crm-won"}
+    assert len(small) == 60 and all(small[k] == levels[k] for k in small)
