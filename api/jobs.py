@@ -12,6 +12,7 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +40,13 @@ from clustering.scoring import ScoringParams, reference_time, score_capabilities
 from graph import schema
 from graph.model import Run
 from graph.store import ChangeSet, GraphStore
+from ingest import parallel
 from ingest.catalogue import load_catalogue, load_skills
 from ingest.codebook import Codebook, load_codebook
 from ingest.coders import TextCoder, Unit
-from ingest.crm import load_crm
+from ingest.crm import iter_crm
 from ingest.onet import load_onet
-from ingest.p4g import AnnotatedUnit, coder_label, load_p4g, read_annotated
+from ingest.p4g import AnnotatedUnit, coder_label, iter_p4g, read_annotated
 from ingest.report import IngestReport
 from ingest.units import apply_all
 from ingest.xapi import load_xapi
@@ -127,16 +129,21 @@ def ingest_sources(
     names = skill_names(store)
     out: dict[str, dict[str, object]] = {}
     p4g_dir = p4g_dir or seeds / "persuasionforgood"
-    units, rep = load_p4g(p4g_dir, codebook, coder, names)
-    apply_all(store, units)
-    out["p4g"] = rep.summary()
     crm = crm_dir or (data_dir / "crm_sales_opportunities" if data_dir else None)
+    makers: list[tuple[str, Any]] = [("p4g", partial(iter_p4g, p4g_dir, codebook, coder, names))]
     if crm is not None and (crm / "sales_pipeline.csv").is_file():
-        units, rep = load_crm(crm, codebook, names)
-        apply_all(store, units)
-        out["crm"] = rep.summary()
+        makers.append(("crm", partial(iter_crm, crm, codebook, names)))
     else:
         log.warning("no CRM data folder (crm_sales_opportunities/) found; CRM deals are skipped")
+    # each source is read and coded in a child process while this one writes the units as they
+    # come (ingest.parallel); the sources write disjoint nodes, so their order does not matter
+    # the workers also encode the units for the store (checking every row), which leaves this
+    # process little more than the writes
+    producers = parallel.start([(name, parallel.mapped(make, store.prepare)) for name, make in makers])
+    apply_all(store, parallel.interleave(producers))
+    for (name, _), p in zip(makers, producers, strict=True):
+        assert isinstance(p.result, IngestReport)
+        out[name] = p.result.summary()
     paths = xapi_paths if xapi_paths is not None else sorted((seeds / "xapi").glob("*.json"))
     if paths:
         units, rep = load_xapi(paths, codebook, names, store=store)

@@ -31,6 +31,9 @@ class NotFound(CapmapError):
         self.label = label
         self.node_id = node_id
 
+    def __reduce__(self) -> tuple[type[NotFound], tuple[str, str]]:
+        return (type(self), (self.label, self.node_id))
+
 
 class InputError(CapmapError):
     """A record of an input file is malformed.
@@ -47,6 +50,10 @@ class InputError(CapmapError):
         self.line = line
         self.field = field
         self.reason = reason
+
+    def __reduce__(self) -> tuple[type[InputError], tuple[str, int | None, str | None, str]]:
+        # picklable, so an error met in an import's worker process reaches the parent whole
+        return (type(self), (self.file, self.line, self.field, self.reason))
 
     def as_dict(self) -> dict[str, object]:
         return {"file": self.file, "line": self.line, "field": self.field, "reason": self.reason}
@@ -71,3 +78,6 @@ class Infeasible(CapmapError):
         super().__init__(reason)
         self.reason = reason
         self.constraint = constraint
+
+    def __reduce__(self) -> tuple[type[Infeasible], tuple[str, str]]:
+        return (type(self), (self.reason, self.constraint))

@@ -36,12 +36,11 @@ class Node:
     id: str
 
     def to_row(self) -> dict[str, Any]:
-        row: dict[str, Any] = {}
-        for name in _field_names(type(self)):
-            v = getattr(self, name)
-            if v is None:
-                continue
-            row[name] = list(v) if isinstance(v, tuple) else v
+        d = self.__dict__
+        row = {k: d[k] for k in _field_names(type(self)) if d[k] is not None}
+        for k, v in row.items():
+            if type(v) is tuple:
+                row[k] = list(v)
         return row
 
     @classmethod
@@ -165,6 +164,11 @@ class Evidence(Node):
     span_end: int | None = None
     at: str | None = None
     state: str = "suggested"  # suggested | validated | rejected
+
+    def to_row(self) -> dict[str, Any]:
+        row = super().to_row()
+        row["weight"] = round(self.confidence * self.credibility, 4)  # what the EVIDENCES edge carries
+        return row
 
 
 @dataclass(frozen=True)

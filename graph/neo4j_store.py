@@ -5,6 +5,12 @@ row shapes, same ordering, same merge semantics); one conformance suite runs on 
 carry their label and an ``id`` property under a uniqueness constraint; an edge is a
 relationship keyed by its ``key`` property within its type and endpoints.
 
+The implied relationships (``schema.IMPLIED``: ``PERFORMED``, ``ABOUT``, ``EVIDENCES``, ...) are
+real relationships here, kept by the writes of the nodes that imply them: writing an owner
+(an ``Event``, an ``Evidence``) creates, moves or removes its relationship; writing a new end (a
+``Rep``, a ``Skill``) links it to the owners already naming it; deleting either removes it.
+Reads see them like any other relationship; a change cannot write or delete them directly.
+
 All Cypher lives in :mod:`graph.cypher`. A :class:`ChangeSet` is applied in one managed write
 transaction (retried by the driver on transient errors and deadlocks) as ``UNWIND`` batches of
 at most ``batch_size`` rows. Rows are validated and converted before the transaction opens, so
@@ -14,8 +20,9 @@ a bad row fails fast and nothing is written.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from neo4j import Driver, GraphDatabase, ManagedTransaction, NotificationDisabledClassification, Record, Session
@@ -23,7 +30,7 @@ from neo4j.exceptions import DriverError, Neo4jError
 
 from graph import cypher, schema
 from graph.errors import ConfigError, StoreError
-from graph.store import ChangeSet, Edge, Row
+from graph.store import ChangeSet, Edge, Row, explicit_rel
 from graph.values import INT64_MAX, edge_row, node_row, to_property
 
 log = logging.getLogger(__name__)
@@ -31,16 +38,53 @@ log = logging.getLogger(__name__)
 Step = tuple[str, list[Any]]  # (Cypher with $rows, rows)
 
 
-def _by_id(row: Mapping[str, Any]) -> str:
-    return str(row["id"])
+@dataclass(frozen=True)
+class _Prepared:
+    """A change as the statements that write it (see :meth:`Neo4jStore.prepare`)."""
+
+    steps: list[Step]
 
 
-def _by_ends(row: Mapping[str, Any]) -> tuple[str, str, str]:
-    return row["src"], row["dst"], row["key"]
+def _groups(rows: Iterable[Row]) -> dict[tuple[tuple[str, ...], bool], list[list[Any]]]:
+    """``rows`` from ``values.node_row`` or ``values.edge_row`` as the list rows of
+    :mod:`graph.cypher`: those for one node (edge) merged in order, grouped by the properties
+    they set (plain names, and whether a map of others follows), each group sorted by key."""
+    merged: dict[tuple[str, ...], dict[str, Any]] = {}
+    for r in rows:
+        key: tuple[str, ...] = (r["id"],) if "id" in r else (r["src"], r["dst"], r["key"])
+        props = merged.get(key)
+        if props is None:
+            merged[key] = r["props"]  # a fresh dict from values.props_of: ours to update
+        else:
+            props.update(r["props"])
+    shapes: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+    groups: dict[tuple[tuple[str, ...], bool], list[list[Any]]] = {}
+    for key in sorted(merged):
+        props = merged[key]
+        shape = tuple(props)
+        split = shapes.get(shape)
+        if split is None:
+            split = shapes[shape] = (tuple(sorted(k for k in shape if cypher.plain(k))),
+                                     tuple(k for k in shape if not cypher.plain(k)))
+        names, others = split
+        row = [*key, *map(props.__getitem__, names)]
+        if others:
+            row.append({k: props[k] for k in others})
+        groups.setdefault((names, bool(others)), []).append(row)
+    return groups
 
 
-def _known(label: str | None = None, rel_type: str | None = None) -> bool:
-    return (label is None or label in schema.NODE_LABELS) and (rel_type is None or rel_type in schema.REL_TYPES)
+def _indexed() -> list[tuple[str, str]]:
+    """(label, property) of every range index: ``schema.INDEXED_PROPS``, and the owner
+    properties naming the ends of implied relationships (the writes seek them by index)."""
+    pairs = [(label, p) for label, props in schema.INDEXED_PROPS.items() for p in props]
+    for imp in schema.IMPLIED.values():
+        pairs += [(imp.owner, p) for p in (imp.src, imp.dst) if p != "id"]
+    return list(dict.fromkeys(pairs))
+
+
+def _known(label: str) -> bool:
+    return label in schema.NODE_LABELS
 
 
 def _run_steps(tx: ManagedTransaction, steps: Sequence[Step]) -> None:
@@ -139,7 +183,7 @@ class Neo4jStore:
     # -- set-up -------------------------------------------------------------------------------
     def setup(self) -> None:
         statements = [cypher.create_constraint(x) for x in schema.NODE_LABELS]
-        statements += [cypher.create_index(x, p) for x, props in schema.INDEXED_PROPS.items() for p in props]
+        statements += [cypher.create_index(x, p) for x, p in _indexed()]
         with self._wrapped("set-up (constraints and indexes)"), self._session() as session:
             for statement in statements:
                 session.run(statement).consume()
@@ -147,8 +191,21 @@ class Neo4jStore:
         log.debug("Neo4j %r: %d constraints and indexes in place", self.database, len(statements))
 
     # -- writes -------------------------------------------------------------------------------
+    def prepare(self, change: ChangeSet) -> ChangeSet:
+        """``change`` as the statements :meth:`apply` runs, every row checked and converted. Pure:
+        an import's worker process runs it (on a copy of this store) and sends the result here."""
+        if change.encoded is not None:
+            return change
+        return ChangeSet(delete_edges=change.delete_edges, delete_nodes=change.delete_nodes,
+                         encoded=_Prepared(self._plan(change)), encoded_rows=change.n_rows)
+
     def apply(self, change: ChangeSet) -> None:
-        steps = self._plan(change)
+        if change.encoded is None:
+            steps = self._plan(change)
+        elif isinstance(change.encoded, _Prepared):
+            steps = change.encoded.steps  # the deletions included
+        else:
+            raise StoreError(f"this change was prepared for another store ({type(change.encoded).__name__})")
         if not steps:
             return
         with self._wrapped(f"apply of {change.n_rows} rows"), self._session() as session:
@@ -158,13 +215,17 @@ class Neo4jStore:
     def _plan(self, change: ChangeSet) -> list[Step]:
         """Every statement of ``change`` in the SQLite store's order, rows validated.
 
-        Rows are sorted by key (stably, so of two rows for one id the later still wins): writers
-        running at once then lock nodes in the same order and deadlock less. Deletions naming an
-        unknown label or type delete nothing, as in SQLite; so do edge batches whose endpoint
-        label is unknown (no such endpoint can exist)."""
+        Rows for one node (or edge) are merged into one, in order, as setting them one after
+        the other would; rows setting the same properties share a statement, sorted by key:
+        writers running at once then lock nodes in the same order and deadlock less. A node
+        statement also keeps the implied relationships of its nodes (``cypher.merge_nodes``);
+        a change naming an implied relationship type is refused, as in SQLite. Deletions naming
+        an unknown label delete nothing, as in SQLite; so do edge batches whose endpoint label
+        is unknown (no such endpoint can exist)."""
         steps: list[Step] = []
         for rel_type, src_label, ids in change.delete_edges:
-            if _known(src_label, rel_type):
+            explicit_rel(rel_type)
+            if _known(src_label):
                 q = cypher.delete_edges(rel_type, src_label)
                 steps += [(q, chunk) for chunk in self._chunks(sorted(str(i) for i in ids))]
         for label, ids in change.delete_nodes:
@@ -172,15 +233,16 @@ class Neo4jStore:
                 q = cypher.delete_nodes(label)
                 steps += [(q, chunk) for chunk in self._chunks(sorted(str(i) for i in ids))]
         for label, rows in change.nodes.items():
-            q = cypher.merge_nodes(label)
-            node_rows = sorted((node_row(label, r) for r in rows), key=_by_id)  # stable: last row wins
-            steps += [(q, chunk) for chunk in self._chunks(node_rows)]
+            schema.check_label(label)
+            for (keys, more), group in _groups(node_row(label, r) for r in rows).items():
+                q = cypher.merge_nodes(label, keys, more)
+                steps += [(q, chunk) for chunk in self._chunks(group)]
         for batch in change.edges:
-            schema.check_rel(batch.rel_type)
+            explicit_rel(batch.rel_type)
             if _known(batch.src_label) and _known(batch.dst_label):
-                q = cypher.merge_edges(batch.rel_type, batch.src_label, batch.dst_label)
-                rows = sorted((edge_row(batch.rel_type, r) for r in batch.rows), key=_by_ends)
-                steps += [(q, chunk) for chunk in self._chunks(rows)]
+                for (keys, more), group in _groups(edge_row(batch.rel_type, r) for r in batch.rows).items():
+                    q = cypher.merge_edges(batch.rel_type, batch.src_label, batch.dst_label, keys, more)
+                    steps += [(q, chunk) for chunk in self._chunks(group)]
         return [(q, rows) for q, rows in steps if rows]
 
     # -- reads --------------------------------------------------------------------------------

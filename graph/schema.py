@@ -5,6 +5,7 @@ Both stores read this module; nothing else spells a label or relationship type.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 # Node labels
@@ -73,11 +74,51 @@ REL_TYPES: Final = (
     FOR_DEAL,
 )
 
+
+
+@dataclass(frozen=True)
+class Implied:
+    """A relationship implied by a node's properties: the ``owner`` node's ``src`` and ``dst``
+    properties (``"id"`` for the owner's own id) name its two ends, ``key`` its key property
+    (``None``: key ``""``), and ``props`` the owner's properties the relationship carries.
+
+    Stores keep implied relationships themselves, so a change never lists them: one exists
+    exactly while its owner and both end nodes exist, and follows the owner's properties.
+    """
+
+    rel_type: str
+    owner: str
+    src_label: str
+    src: str
+    dst_label: str
+    dst: str
+    key: str | None = None
+    props: tuple[str, ...] = ()
+
+
+# The relationships every behaviour event, evidence item and deal has: half of the rows an
+# import would otherwise write; the embedded store answers them from the nodes' properties,
+# Neo4j materialises them.
+IMPLIED: Final[dict[str, Implied]] = {
+    PERFORMED: Implied(PERFORMED, EVENT, REP, "rep_id", EVENT, "id"),
+    ABOUT: Implied(ABOUT, EVENT, EVENT, "id", DEAL, "deal_id"),
+    EVIDENCES: Implied(EVIDENCES, EVIDENCE, EVENT, "event_id", SKILL, "skill_id", key="id",
+                       props=("code", "level", "confidence", "weight", "coder")),
+    FOR_ACCOUNT: Implied(FOR_ACCOUNT, DEAL, DEAL, "id", ACCOUNT, "account_id"),
+    IN_SCENARIO: Implied(IN_SCENARIO, DEAL, DEAL, "id", SCENARIO, "scenario_id"),
+}
+
+
+def implied_by(label: str) -> tuple[Implied, ...]:
+    """The implied relationships whose owner is ``label``."""
+    return tuple(i for i in IMPLIED.values() if i.owner == label)
+
+
 # Properties that listings filter on; both stores index them.
 INDEXED_PROPS: Final[dict[str, tuple[str, ...]]] = {
     EVENT: ("rep_id", "deal_id", "source"),
     EVIDENCE: ("rep_id", "skill_id", "event_id"),
-    DEAL: ("outcome", "scenario_id"),
+    DEAL: ("outcome", "scenario_id", "account_id"),
     REP: ("function",),
     SKILL: ("kind",),
 }

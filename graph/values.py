@@ -71,10 +71,16 @@ def _to_list(values: Sequence[Any], where: str) -> list[Any]:
 
 def props_of(row: Mapping[str, Any], skip: tuple[str, ...], where: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    lo, hi = _INT64
+    isfinite = math.isfinite
     for k, v in row.items():
-        if k not in skip:  # plain values skip the converter (and its error context string)
-            out[k] = v if type(v) in _PLAIN or (type(v) is float and math.isfinite(v)) else to_property(
-                v, f"{where} property {k!r}")
+        if k in skip:
+            continue
+        t = type(v)  # plain values skip the converter (and its error context string)
+        if t in _PLAIN or (t is float and isfinite(v)) or (t is int and lo <= v <= hi):
+            out[k] = v
+        else:
+            out[k] = to_property(v, f"{where} property {k!r}")
     return out
 
 

@@ -119,7 +119,13 @@ class Codebook:
         return [c for c in self.codes.values() if c.rule_coded or (c.patterns and not c.event_type)]
 
     def event_codes(self, event_type: str) -> list[Code]:
-        return [c for c in self.codes.values() if c.event_type == event_type]
+        by_type = self.__dict__.get("_event_codes")
+        if by_type is None:  # built once: importers ask for every event
+            by_type = {}
+            for c in self.codes.values():
+                by_type.setdefault(c.event_type, []).append(c)
+            object.__setattr__(self, "_event_codes", by_type)
+        return list(by_type.get(event_type, ()))
 
 
 def _compile(pattern: str, where: str) -> re.Pattern[str]:

@@ -6,6 +6,8 @@ stage, dates, value and outcome, and their stage changes as behaviour events.
 from __future__ import annotations
 
 import re
+from collections.abc import Generator
+from functools import lru_cache
 from pathlib import Path
 
 from graph import schema
@@ -22,6 +24,7 @@ from ingest.units import event_units
 FILES = ("sales_teams.csv", "accounts.csv", "products.csv", "sales_pipeline.csv")
 
 
+@lru_cache(maxsize=65536)
 def slug(text: str) -> str:
     """A stable id fragment for a name.
 
@@ -31,6 +34,7 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
+@lru_cache(maxsize=4096)
 def _product_key(name: str) -> str:
     return re.sub(r"\s+", "", name).lower()
 
@@ -47,6 +51,15 @@ def _stage_events(row: CrmPipelineRow, rep_id: str, deal_id: str) -> list[Event]
                          at=f"{row.close_date.isoformat()}T00:00:00Z", deal_id=deal_id,
                          text=f"{row.opportunity_id} → {row.deal_stage} ({row.product}{value})"))
     return out
+
+
+def iter_crm(
+    data_dir: str | Path, codebook: Codebook, skill_names: dict[str, tuple[str, str]]
+) -> Generator[ChangeSet, None, IngestReport]:
+    """:func:`load_crm` as a generator of its units (see :mod:`ingest.parallel`); returns the report."""
+    units, report = load_crm(data_dir, codebook, skill_names)
+    yield from units
+    return report
 
 
 def load_crm(
@@ -157,10 +170,6 @@ def load_crm(
     change.add_nodes(list(scenarios.values())).add_nodes(deals)
     change.add_edges(schema.REPORTS_TO, schema.REP, schema.REP, reports_to)
     change.add_edges(schema.WORKED_ON, schema.REP, schema.DEAL, worked)
-    change.add_edges(schema.FOR_ACCOUNT, schema.DEAL, schema.ACCOUNT,
-                     [{"src": x.id, "dst": x.account_id} for x in deals if x.account_id])
-    change.add_edges(schema.IN_SCENARIO, schema.DEAL, schema.SCENARIO,
-                     [{"src": x.id, "dst": x.scenario_id} for x in deals if x.scenario_id])
     # a corrected export may move a deal from Won to Lost (or back to open): remove the stage
     # events, and their evidence, that the deal's current stage no longer has
     current = {e.id for e in events}

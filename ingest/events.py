@@ -48,7 +48,7 @@ from ingest.event_schema import (
 from ingest.report import IngestReport
 from ingest.text import is_chinese
 from ingest.timeutil import DEFAULT_TZ, zone
-from ingest.units import EVENTS_PER_UNIT, add_event_edges
+from ingest.units import EVENTS_PER_UNIT
 
 __all__ = [
     "CSV_COLUMNS",
@@ -187,11 +187,9 @@ class _UnitWriter:
         change.add_nodes([Deal(id=d, name=d, source="events") for d in deals])
         self._count("new_reps", len(reps))
         self._count("new_deals", len(deals))
-        events = [it.event for it in fresh]
         evidence = self.coding.code(fresh)
         change.add_rows(schema.EVENT, [{**it.event.to_row(), **it.props} for it in fresh])
         change.add_nodes(evidence)
-        add_event_edges(change, events, evidence)
         self._count("n_evidence", len(evidence))
         return change
 

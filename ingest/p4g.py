@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -128,6 +128,9 @@ def read_p4g(data_dir: Path) -> P4GData:
     return data
 
 
+DIALOGUES_PER_CHUNK = 100  # dialogues coded and written together: about 1,500 events
+
+
 def load_p4g(
     data_dir: str | Path,
     codebook: Codebook,
@@ -135,27 +138,71 @@ def load_p4g(
     skill_names: dict[str, tuple[str, str]],
 ) -> tuple[list[ChangeSet], IngestReport]:
     """Build the units that load PersuasionForGood: reps and deals, then events with evidence."""
+    stream = iter_p4g(data_dir, codebook, coder, skill_names)
+    units: list[ChangeSet] = []
+    while True:
+        try:
+            units.append(next(stream))
+        except StopIteration as done:
+            return units, done.value
+
+
+def iter_p4g(
+    data_dir: str | Path,
+    codebook: Codebook,
+    coder: TextCoder | None,
+    skill_names: dict[str, tuple[str, str]],
+    chunk: int = DIALOGUES_PER_CHUNK,
+) -> Generator[ChangeSet, None, IngestReport]:
+    """Yield the units that load PersuasionForGood as they are coded: first the reps, deals and
+    their edges, then events with their evidence, ``chunk`` dialogues at a time (coding is per
+    sentence, so the chunking changes nothing in what is written). Returns the report."""
     data = read_p4g(Path(data_dir))
     report = data.report
-    change = ChangeSet().add_nodes([SCENARIO])
     reps: dict[str, Rep] = {}
     deals: list[Deal] = []
+    for dlg in sorted(data.turns):
+        rep_id = f"p4g:{data.persuader[dlg]}"
+        reps.setdefault(rep_id, Rep(id=rep_id, name=f"Persuader {data.persuader[dlg]}", function="sales", source="p4g"))
+        donation = data.donation.get(dlg)
+        at = p4g_started_at(dlg)
+        deals.append(
+            Deal(id=f"p4g:{dlg}", name=f"Donation ask {dlg}", stage="closed" if donation is not None else "open",
+                 outcome=_outcome(donation), value=donation, scenario_id=SCENARIO.id, engaged_at=at, closed_at=at,
+                 source="p4g")
+        )
+    change = ChangeSet().add_nodes([SCENARIO]).add_nodes(list(reps.values())).add_nodes(deals)
+    change.add_edges(schema.WORKED_ON, schema.REP, schema.DEAL,
+                     [{"src": f"p4g:{data.persuader[d.id.removeprefix('p4g:')]}", "dst": d.id, "role": "persuader"}
+                      for d in deals])
+    yield change
+    dialogues = sorted(data.turns)
+    for i in range(0, len(dialogues), chunk):
+        events, evidence = _code_dialogues(data, dialogues[i : i + chunk], codebook, coder, skill_names)
+        yield from event_units(events, _dedupe(evidence))
+    return report
+
+
+def _outcome(donation: float | None) -> str:
+    return "open" if donation is None else ("won" if donation > 0 else "lost")
+
+
+def _code_dialogues(
+    data: P4GData, dialogues: list[str], codebook: Codebook, coder: TextCoder | None,
+    skill_names: dict[str, tuple[str, str]],
+) -> tuple[list[Event], list[Evidence]]:
+    """The persuader turns of ``dialogues`` as events, with their evidence (annotation where a
+    human labelled the dialogue, else rules and the text coder)."""
+    report = data.report
     events: list[Event] = []
     evidence: list[Evidence] = []
     rules = RuleCoder(codebook)
     rule_only = [c for c in rules.codes if c.rule_coded]
     pending: list[tuple[Event, Unit, tuple[int, int], str]] = []  # for the text coder
-    for dlg in sorted(data.turns):
-        persuader = data.persuader[dlg]
-        rep_id = f"p4g:{persuader}"
-        reps.setdefault(rep_id, Rep(id=rep_id, name=f"Persuader {persuader}", function="sales", source="p4g"))
-        donation = data.donation.get(dlg)
-        outcome = "open" if donation is None else ("won" if donation > 0 else "lost")
+    for dlg in dialogues:
+        rep_id = f"p4g:{data.persuader[dlg]}"
+        outcome = _outcome(data.donation.get(dlg))
         at = p4g_started_at(dlg)
-        deals.append(
-            Deal(id=f"p4g:{dlg}", name=f"Donation ask {dlg}", stage="closed" if donation is not None else "open",
-                 outcome=outcome, value=donation, scenario_id=SCENARIO.id, engaged_at=at, closed_at=at, source="p4g")
-        )
         prev_other, prev_own_turn = "", ""
         gold = data.annotated.get(dlg)
         seen_turns: set[int] = set()
@@ -206,12 +253,7 @@ def load_p4g(
             level, why = outcome_level(code, unit.text, outcome)
             evidence.append(evidence_for(ev, code, level=level, confidence=float(row[best]), coder="text",
                                          codebook=codebook, skill_names=skill_names, text=ev.text, span=span, why=why))
-    change.add_nodes(list(reps.values())).add_nodes(deals)
-    change.add_edges(schema.WORKED_ON, schema.REP, schema.DEAL,
-                     [{"src": f"p4g:{data.persuader[d.id.removeprefix('p4g:')]}", "dst": d.id, "role": "persuader"}
-                      for d in deals])
-    change.add_edges(schema.IN_SCENARIO, schema.DEAL, schema.SCENARIO, [{"src": d.id, "dst": SCENARIO.id} for d in deals])
-    return [change, *event_units(events, _dedupe(evidence))], report
+    return events, evidence
 
 
 def _dedupe(items: list[Evidence]) -> list[Evidence]:

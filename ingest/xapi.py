@@ -295,7 +295,6 @@ def _void_stored(voiders: dict[str, set[str]], plan: _Plan, store: GraphStore | 
         return change
     ids = [row["id"] for _, row in fix]
     gone = [x["id"] for eid in ids for x in store.list_nodes(schema.EVIDENCE, where={"event_id": eid})]
-    change.delete_edges.append((schema.EVIDENCES, schema.EVENT, ids))
     if gone:
         change.delete_nodes.append((schema.EVIDENCE, gone))
     change.add_rows(schema.EVENT, [{**row, "voided": True, "voided_by": min(voiders[sid])} for sid, row in fix])

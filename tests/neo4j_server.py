@@ -458,6 +458,7 @@ class Neo4jServer:
         download_timeout: float | None = None,
         keep_home: bool = False,
         extra_config: dict[str, str] | None = None,
+        jvm_options: list[str] | None = None,
         log=None,
     ) -> None:
         self.version = version
@@ -480,6 +481,7 @@ class Neo4jServer:
         self.download_timeout = download_timeout
         self.keep_home = keep_home
         self.extra_config = dict(extra_config or {})
+        self.jvm_options = list(jvm_options or [])
         self._log = log
         self.home: Path | None = None
         self.console_log: Path | None = None
@@ -610,6 +612,7 @@ class Neo4jServer:
             f"-Xms{self.heap_initial}",
             f"-Xmx{self.heap}",
             *_JVM_FLAGS,
+            *self.jvm_options,
             "-cp",
             classpath,
             ENTRY_POINT,

@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 
 from conftest import SEEDS
+from graph import schema
+from graph.sqlite_store import SqliteStore
 
 BIN = Path(sys.executable).parent
 N_EVENTS = 8000
@@ -85,13 +87,12 @@ def dump(db: Path) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
 
 
 def orphans(db: Path) -> dict[str, int]:
-    """Events without their PERFORMED edge, evidence without its EVIDENCES edge or its event."""
+    """Events without their rep, evidence without its event (what a half-written unit leaves)."""
     with sqlite3.connect(db) as con:
         q = {
-            "event_without_performed": "SELECT count(*) FROM nodes n WHERE n.label = 'Event' AND NOT EXISTS "
-                                       "(SELECT 1 FROM edges e WHERE e.type = 'PERFORMED' AND e.dst = n.id)",
-            "evidence_without_edge": "SELECT count(*) FROM nodes n WHERE n.label = 'Evidence' AND NOT EXISTS "
-                                     "(SELECT 1 FROM edges e WHERE e.type = 'EVIDENCES' AND e.key = n.id)",
+            "event_without_rep": "SELECT count(*) FROM nodes n WHERE n.label = 'Event' AND NOT EXISTS "
+                                 "(SELECT 1 FROM nodes r WHERE r.label = 'Rep' "
+                                 "AND r.id = json_extract(n.props, '$.rep_id'))",
             "evidence_without_event": "SELECT count(*) FROM nodes n WHERE n.label = 'Evidence' AND NOT EXISTS "
                                       "(SELECT 1 FROM nodes v WHERE v.label = 'Event' "
                                       "AND v.id = json_extract(n.props, '$.event_id'))",
@@ -119,21 +120,24 @@ def test_killed_mid_file_then_rerun_equals_one_clean_run(tmp_path: Path) -> None
     at_kill = n_events(killed_db)
     assert N_EVENTS // 4 <= at_kill < N_EVENTS, at_kill
     assert at_kill % UNIT == 0, f"{at_kill} events: a unit was half written"
-    assert orphans(killed_db) == {"event_without_performed": 0, "evidence_without_edge": 0, "evidence_without_event": 0}
+    assert orphans(killed_db) == {"event_without_rep": 0, "evidence_without_event": 0}
 
     rerun = summary(ingest(src, killed_db, tmp_path / "out-killed"))
     assert clean_summary["accepted"] == rerun["accepted"] == N_EVENTS
     assert clean_summary["duplicates"] == rerun["duplicates"] == 9
     assert clean_summary["rejected"] == rerun["rejected"] == 8
     assert rerun["unchanged"] == at_kill and clean_summary["unchanged"] == 0
-    assert orphans(killed_db) == {"event_without_performed": 0, "evidence_without_edge": 0, "evidence_without_event": 0}
+    assert orphans(killed_db) == {"event_without_rep": 0, "evidence_without_event": 0}
 
     clean_nodes, clean_edges = dump(clean_db)
     nodes, edges = dump(killed_db)
     by_label = lambda rows: {lb: sum(1 for r in rows if r[0] == lb) for lb in {r[0] for r in rows}}  # noqa: E731
     assert by_label(nodes) == by_label(clean_nodes)
     assert by_label(edges) == by_label(clean_edges)
-    assert by_label(nodes)["Event"] == N_EVENTS and by_label(edges)["PERFORMED"] == N_EVENTS
+    assert by_label(nodes)["Event"] == N_EVENTS
+    store = SqliteStore(killed_db)
+    assert store.count_edges(schema.PERFORMED) == N_EVENTS  # implied by every event's rep_id
+    store.close()
     assert nodes == clean_nodes and edges == clean_edges  # the same store, property for property
     rejects = [(tmp_path / d / "rejects-events.jsonl").read_text(encoding="utf-8") for d in ("out-clean", "out-killed")]
     assert rejects[0] == rejects[1] and rejects[0].count("\n") == 8

@@ -72,7 +72,6 @@ def _graph(store: GraphStore) -> None:
         evidence.append(_evidence(end, "crm-won", SKILLS[2], 3) if won else _evidence(end, "crm-lost", SKILLS[2], 1, -1))
     c.add_nodes(list({r.id: r for r in reps}.values())).add_nodes(deals).add_nodes(events).add_nodes(evidence)
     c.add_edges(schema.WORKED_ON, schema.REP, schema.DEAL, worked)
-    c.add_edges(schema.ABOUT, schema.EVENT, schema.DEAL, [{"src": e.id, "dst": e.deal_id} for e in events])
     store.apply(c)
 
 

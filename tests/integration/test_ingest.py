@@ -14,6 +14,7 @@ from api import jobs
 from conftest import SEEDS, SHARED_DATA, make_crm_slice, make_p4g_slice
 from graph import schema
 from graph.errors import InputError
+from graph.sqlite_store import SqliteStore
 from ingest.crm import load_crm
 from ingest.csvio import read_rows
 from ingest.onet import load_onet
@@ -22,7 +23,8 @@ from ingest.units import apply_all, merged
 from ingest.xapi import load_xapi
 
 COUNTED = (schema.REP, schema.DEAL, schema.EVENT, schema.EVIDENCE, schema.SKILL, schema.ROLE, schema.SCENARIO, schema.ACCOUNT)
-EDGES = (schema.PERFORMED, schema.ABOUT, schema.EVIDENCES, schema.WORKED_ON, schema.REQUIRES, schema.BROADER)
+EDGES = (schema.PERFORMED, schema.ABOUT, schema.EVIDENCES, schema.WORKED_ON, schema.REQUIRES, schema.BROADER,
+         schema.FOR_ACCOUNT, schema.IN_SCENARIO)
 
 
 def counts(store) -> dict[str, int]:  # type: ignore[no-untyped-def]
@@ -138,6 +140,31 @@ def test_importing_twice_changes_nothing(store, slice_dirs) -> None:  # type: ig
     assert counts(store) == first
     assert first[schema.EVENT] > 500 and first[schema.EVIDENCE] > 300
     assert first[schema.PERFORMED] == first[schema.EVENT]
+    # implied by the deals' properties: one per deal with an account / a scenario
+    deals = list(store.iter_nodes(schema.DEAL))
+    assert first[schema.IN_SCENARIO] == sum(1 for d in deals if d.get("scenario_id")) > 400
+    assert first[schema.FOR_ACCOUNT] == sum(1 for d in deals if d.get("account_id"))
+
+
+def test_workers_or_not_the_store_is_the_same(tmp_path: Path, slice_dirs, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Sources coded in child processes, their units written as they arrive, give the same
+    store, row for row, as the sources loaded one after the other in this process."""
+    import sqlite3
+
+    seeds, data = slice_dirs["seeds"], slice_dirs["data"]
+    dumps, summaries = [], []
+    for workers in ("1", "0"):
+        monkeypatch.setenv("CAPMAP_WORKERS", workers)
+        st = SqliteStore(tmp_path / f"w{workers}.sqlite")
+        jobs.load_reference(st, seeds)
+        cb = jobs.codebook_for(st, seeds)
+        summaries.append(jobs.ingest_sources(st, seeds, data, cb, None, xapi_paths=[]))
+        st.close()
+        with sqlite3.connect(tmp_path / f"w{workers}.sqlite") as con:
+            dumps.append((con.execute("SELECT label, id, props FROM nodes ORDER BY label, id").fetchall(),
+                          con.execute("SELECT type, src, dst, key, props FROM edges ORDER BY 1, 2, 3, 4").fetchall()))
+    assert summaries[0] == summaries[1] and summaries[0]["p4g"]["accepted"] > 500
+    assert dumps[0] == dumps[1] and len(dumps[0][0]) > 1000
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "crm_sales_opportunities").is_dir(), reason="CRM data folder not present")

@@ -73,8 +73,8 @@ def test_edge_to_a_missing_node_is_skipped(store) -> None:  # type: ignore[no-un
 def test_keyed_edges_are_distinct(store) -> None:  # type: ignore[no-untyped-def]
     store.apply(base())
     rows = [{"src": "r1", "dst": "s1", "key": k, "hours": float(k)} for k in ("2", "3")]
-    store.apply(ChangeSet().add_edges(schema.EVIDENCES, schema.REP, schema.SKILL, rows))
-    assert [(e.key, e.props["hours"]) for e in store.list_edges(schema.EVIDENCES)] == [("2", 2.0), ("3", 3.0)]
+    store.apply(ChangeSet().add_edges(schema.TEACHES, schema.REP, schema.SKILL, rows))
+    assert [(e.key, e.props["hours"]) for e in store.list_edges(schema.TEACHES)] == [("2", 2.0), ("3", 3.0)]
 
 
 def test_replace_edges_in_one_change(store) -> None:  # type: ignore[no-untyped-def]

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.neo4j
 
 BATCH = 7
 LABELS = (schema.REP, schema.SKILL, schema.EVENT)
-RELS = (schema.HAS_CAPABILITY, schema.EVIDENCES, schema.COLLABORATED)
+RELS = (schema.HAS_CAPABILITY, schema.TEACHES, schema.COLLABORATED)
 
 
 @pytest.fixture
@@ -101,7 +101,7 @@ def base() -> ChangeSet:
     c.add_edges(schema.HAS_CAPABILITY, schema.REP, schema.SKILL,
                 [{"src": f"r{i}", "dst": f"s{1 + i % 3}", "level": i % 5, "score": i / 3} for i in range(12)]
                 + [{"src": "r1", "dst": "s3", "level": 1, "score": 0.5}])
-    c.add_edges(schema.EVIDENCES, schema.REP, schema.SKILL,
+    c.add_edges(schema.TEACHES, schema.REP, schema.SKILL,
                 [{"src": "r1", "dst": "s1", "key": f"ev{k}", "weight": k} for k in (3, 1, 2)] + [{"src": "r2", "dst": "s1"}])
     c.add_edges(schema.COLLABORATED, schema.REP, schema.REP,
                 [{"src": "r1", "dst": "r2", "n_deals": 2}, {"src": "r2", "dst": "r1", "n_deals": 2}, {"src": "r0", "dst": "r1"}])
@@ -111,7 +111,7 @@ def base() -> ChangeSet:
 def test_a_sequence_of_changes_reads_the_same(lite: SqliteStore, neo: Neo4jStore) -> None:
     both(lite, neo, base())
     first = assert_same(lite, neo)
-    assert first["count Rep"] == 12 and first["count HAS_CAPABILITY"] == 13 and first["count EVIDENCES"] == 4
+    assert first["count Rep"] == 12 and first["count HAS_CAPABILITY"] == 13 and first["count TEACHES"] == 4
 
     both(lite, neo, base())  # idempotent
     assert assert_same(lite, neo) == first
@@ -134,7 +134,7 @@ def test_a_sequence_of_changes_reads_the_same(lite: SqliteStore, neo: Neo4jStore
     assert assert_same(lite, neo)["count HAS_CAPABILITY"] == 14
 
     # delete a node's edges then re-add some in the same change: replaced
-    c = ChangeSet(delete_edges=[(schema.HAS_CAPABILITY, schema.REP, ["r1", "r4"]), (schema.EVIDENCES, "Person", ["r1"])])
+    c = ChangeSet(delete_edges=[(schema.HAS_CAPABILITY, schema.REP, ["r1", "r4"]), (schema.TEACHES, "Person", ["r1"])])
     c.add_edges(schema.HAS_CAPABILITY, schema.REP, schema.SKILL, [{"src": "r1", "dst": "s3", "level": 4}])
     both(lite, neo, c)
     snap = assert_same(lite, neo)
@@ -143,7 +143,7 @@ def test_a_sequence_of_changes_reads_the_same(lite: SqliteStore, neo: Neo4jStore
     # deleting nodes removes their edges, in and out; unknown labels delete nothing
     both(lite, neo, ChangeSet(delete_nodes=[(schema.REP, ["r2", "ghost"]), (schema.SKILL, ["s1"]), ("Person", ["r1"])]))
     snap = assert_same(lite, neo)
-    assert snap["count Rep"] == 11 and snap["count COLLABORATED"] == 1 and snap["count EVIDENCES"] == 0
+    assert snap["count Rep"] == 11 and snap["count COLLABORATED"] == 1 and snap["count TEACHES"] == 0
 
     # several rows for one id in one change (split over statements): applied in order
     rows = [{"id": "r5", "v": i, f"k{i}": i} for i in range(2 * BATCH)] + [{"id": "r5", "k0": None}]

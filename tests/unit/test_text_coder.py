@@ -133,3 +133,30 @@ def test_rejects_an_unknown_decision() -> None:
     units, labels = bilingual()
     with pytest.raises(ValueError, match="decision='best'"):
         TextCoder(decision="best").fit(units, labels)
+
+
+def test_a_batch_codes_each_unit_as_if_alone(fitted: tuple[TextCoder, list[Unit], list[str]]) -> None:
+    """Repeated texts and contexts are analysed once per batch: that changes no probability."""
+    coder, units, _ = fitted
+    batch = [*units, *units[:5], Unit("您愿意捐款吗", prev_text="ok"), Unit("您愿意捐款吗", prev_text="ok"),
+             Unit("unseen words entirely", prev_text="brand new context"), Unit("")]
+    together = coder.predict_proba(batch)
+    alone = np.vstack([coder.predict_proba([u]) for u in batch])
+    assert together == pytest.approx(alone, abs=1e-12)
+    assert together[len(units) : len(units) + 5] == pytest.approx(together[:5], abs=1e-12)
+    assert coder.predict_proba([]).shape == (0, 2)
+
+
+@pytest.mark.parametrize(("analyzer", "ngram_range"), [("word", (1, 2)), ("word", (1, 1)), ("char_wb", (2, 5))])
+def test_fast_tfidf_equals_scikit_learn(analyzer: str, ngram_range: tuple[int, int]) -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from ingest.coders import _TOKEN, _Tfidf
+
+    train = ASK_EN + ASK_ZH + CRED_EN + CRED_ZH + ASK_EN[:3] + ["a b", "A  b\tc", "x"]
+    test = [*train, "", "unseen words and a donate", "您愿意 捐款", "x", "a a a b b"]
+    kw = {"token_pattern": _TOKEN} if analyzer == "word" else {}
+    ref = TfidfVectorizer(analyzer=analyzer, ngram_range=ngram_range, min_df=2, sublinear_tf=True, **kw).fit(train)
+    fast = _Tfidf(analyzer, ngram_range).fit(train)
+    assert fast.vocabulary_ == ref.vocabulary_
+    assert fast.transform(test).toarray() == pytest.approx(ref.transform(test).toarray(), abs=1e-12)

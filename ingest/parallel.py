@@ -1,0 +1,208 @@
+"""Run an import's producers (read, validate, code) in child processes while this one writes.
+
+Coding is CPU-bound and writing is bound by the store, so on two cores an import is faster when
+other processes produce the units of work and this one applies them. A :class:`Producer` forks
+a child that runs a generator and streams what it yields back through a pipe; a reader thread
+here unpickles the units into a bounded queue, so the child works ahead of the writer (up to
+:data:`QUEUE_UNITS` units: memory stays bounded however large the input). :func:`interleave`
+yields the units of several producers in the order they arrive.
+
+The child inherits the trained coder and the codebook through the fork (nothing is re-trained
+or pickled on the way in), never touches the store, and only units of work travel back. Where
+``fork`` is unavailable, or with ``CAPMAP_WORKERS=0``, the generators simply run here, one after
+the other: the units, and so the store, are the same.
+
+Units of different producers must not depend on each other's order (each source writes its
+own nodes, and implied relationships are kept by the store whichever end arrives first). An
+error in a child is raised here when its turn comes; a child that dies (killed, out of memory)
+raises :class:`~graph.errors.CapmapError` naming its exit code. Each unit is applied in its own
+transaction, so what was written before stays whole and a rerun completes it.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import pickle
+import queue
+import threading
+from collections.abc import Callable, Generator, Iterator, Sequence
+from multiprocessing.connection import Connection
+from typing import Any, Generic, TypeVar
+
+from graph.errors import CapmapError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+QUEUE_UNITS = 32
+_ITEM, _DONE, _ERROR, _DIED = "item", "done", "error", "died"
+
+
+def workers_enabled() -> bool:
+    """Whether producers run in child processes (``CAPMAP_WORKERS=0`` turns it off)."""
+    return os.environ.get("CAPMAP_WORKERS", "1") != "0" and "fork" in multiprocessing.get_all_start_methods()
+
+
+def _child(send: Connection, make: Callable[[], Generator[Any, None, Any]]) -> None:
+    try:
+        gen = make()
+        while True:
+            try:
+                item = next(gen)
+            except StopIteration as stop:
+                send.send((_DONE, stop.value))
+                return
+            send.send((_ITEM, item))
+    except BaseException as e:  # noqa: BLE001 - every failure goes back to the parent
+        try:
+            send.send((_ERROR, e))
+        except (pickle.PicklingError, TypeError, AttributeError):
+            send.send((_ERROR, CapmapError(f"{type(e).__name__}: {e}")))
+    finally:
+        send.close()
+
+
+class Producer(Generic[T, R]):
+    """What ``make()`` yields, produced in a child process started at once (or, without
+    workers, here when iterated). After the iteration, :attr:`result` holds the generator's
+    return value. Iterate one producer directly, or several with :func:`interleave`."""
+
+    def __init__(
+        self,
+        name: str,
+        make: Callable[[], Generator[T, None, R]],
+        parallel: bool | None = None,
+        into: queue.Queue[tuple[Producer[Any, Any], str, Any]] | None = None,
+    ) -> None:
+        self.name = name
+        self.result: R | None = None
+        self._make = make
+        self._proc: Any = None
+        self._recv: Connection | None = None
+        self._queue = into if into is not None else queue.Queue(QUEUE_UNITS)
+        if parallel if parallel is not None else workers_enabled():
+            ctx = multiprocessing.get_context("fork")
+            recv, send = ctx.Pipe(duplex=False)
+            self._proc = ctx.Process(target=_child, args=(send, make), name=f"capmap-{name}", daemon=True)
+            self._proc.start()
+            send.close()
+            self._recv = recv
+            threading.Thread(target=self._read, name=f"capmap-{name}-reader", daemon=True).start()
+
+    @property
+    def in_child(self) -> bool:
+        return self._recv is not None
+
+    def _read(self) -> None:
+        recv = self._recv
+        assert recv is not None
+        while True:
+            try:
+                kind, payload = recv.recv()
+            except (EOFError, OSError):
+                self._queue.put((self, _DIED, None))
+                return
+            except Exception as e:  # noqa: BLE001 - e.g. a unit that cannot be unpickled
+                self._queue.put((self, _ERROR, e))
+                return
+            self._queue.put((self, kind, payload))
+            if kind != _ITEM:
+                return
+
+    def _died(self) -> CapmapError:
+        if self._proc is not None:
+            self._proc.join(timeout=10)
+        code = self._proc.exitcode if self._proc is not None else None
+        return CapmapError(
+            f"the {self.name} worker process stopped before finishing (exit code {code}); what was written "
+            "before is whole; run the import again to complete it"
+        )
+
+    def _take(self, kind: str, payload: Any) -> bool:
+        """Handle a message that is not an item; True when the producer is done."""
+        if kind == _DONE:
+            self.result = payload
+            return True
+        if kind == _DIED:
+            raise self._died()
+        raise payload
+
+    def __iter__(self) -> Iterator[T]:
+        if not self.in_child:
+            self.result = yield from self._make()
+            return
+        try:
+            while True:
+                _, kind, payload = self._queue.get()
+                if kind == _ITEM:
+                    yield payload
+                elif self._take(kind, payload):
+                    return
+        finally:
+            self.close()
+
+    def __enter__(self) -> Producer[T, R]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the child (if still running) and release the pipe."""
+        if self._proc is not None:
+            if self._proc.is_alive():
+                self._proc.terminate()
+            self._proc.join(timeout=10)
+            self._proc = None
+        if self._recv is not None:
+            self._recv.close()
+            self._recv = None
+
+
+def mapped(make: Callable[[], Generator[T, None, R]], fn: Callable[[T], T]) -> Callable[[], Generator[T, None, R]]:
+    """A factory of ``make()``'s generator with ``fn`` applied to every item it yields (e.g. a
+    store's ``prepare``, so a worker encodes the units it makes); the return value is kept."""
+
+    def gen() -> Generator[T, None, R]:
+        inner = make()
+        while True:
+            try:
+                item = next(inner)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            yield fn(item)
+
+    return gen
+
+
+def start(makers: Sequence[tuple[str, Callable[[], Generator[Any, None, Any]]]]) -> list[Producer[Any, Any]]:
+    """Producers for ``makers`` (name, generator factory) sharing one bounded queue, for
+    :func:`interleave`; their children start at once."""
+    shared: queue.Queue[tuple[Producer[Any, Any], str, Any]] = queue.Queue(QUEUE_UNITS)
+    return [Producer(name, make, into=shared) for name, make in makers]
+
+
+def interleave(producers: Sequence[Producer[Any, Any]]) -> Iterator[Any]:
+    """The units of ``producers`` (made by :func:`start`) in the order they arrive; in this
+    process, one producer after the other. Each producer's ``result`` is set when it is done."""
+    try:
+        for p in producers:
+            if not p.in_child:
+                yield from p
+        running = {p for p in producers if p.in_child}
+        if not running:
+            return
+        shared = next(iter(running))._queue
+        while running:
+            p, kind, payload = shared.get()
+            if kind == _ITEM:
+                yield payload
+            elif p._take(kind, payload):
+                running.discard(p)
+    finally:
+        for p in producers:
+            p.close()

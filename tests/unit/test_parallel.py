@@ -1,0 +1,77 @@
+"""Producers in child processes: the same units as in-process, errors and deaths reported."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Generator
+
+import pytest
+
+from graph.errors import CapmapError, InputError
+from ingest import parallel
+
+
+def numbers(n: int, fail_at: int | None = None) -> Generator[int, None, str]:
+    for i in range(n):
+        if i == fail_at:
+            raise InputError("f.csv", i + 2, "amount", "not a number")
+        yield i
+    return f"made {n}"
+
+
+def suicide(n: int) -> Generator[int, None, str]:
+    yield from range(n)
+    os.kill(os.getpid(), signal.SIGKILL)
+    return "never"
+
+
+@pytest.mark.parametrize("in_child", [True, False])
+def test_a_producer_yields_what_its_generator_yields(in_child: bool) -> None:
+    p = parallel.Producer("nums", lambda: numbers(500), parallel=in_child)
+    assert p.in_child is in_child
+    assert list(p) == list(range(500))
+    assert p.result == "made 500"
+
+
+def test_interleave_gives_every_unit_of_every_producer_and_their_results() -> None:
+    producers = parallel.start([("a", lambda: numbers(300)), ("b", lambda: (x for x in "xyz"))])
+    got = list(parallel.interleave(producers))
+    assert sorted(x for x in got if isinstance(x, int)) == list(range(300))
+    assert [x for x in got if isinstance(x, str)] == ["x", "y", "z"]  # each producer's own order is kept
+    assert producers[0].result == "made 300" and producers[1].result is None
+
+
+def test_an_error_in_the_child_is_raised_here_after_the_units_before_it() -> None:
+    p = parallel.Producer("nums", lambda: numbers(10, fail_at=7), parallel=True)
+    seen = []
+    with pytest.raises(InputError, match="f.csv:9: field .amount. not a number") as err:
+        for x in p:
+            seen.append(x)
+    assert seen == list(range(7)) and err.value.line == 9
+
+
+def test_a_child_that_dies_is_reported_with_its_exit_code() -> None:
+    producers = parallel.start([("dies", lambda: suicide(5))])
+    seen = []
+    with pytest.raises(CapmapError, match=r"dies worker process stopped before finishing \(exit code -9\)"):
+        for x in parallel.interleave(producers):
+            seen.append(x)
+    assert seen == list(range(5))
+
+
+def test_workers_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CAPMAP_WORKERS", "0")
+    assert parallel.workers_enabled() is False
+    (p,) = parallel.start([("nums", lambda: numbers(3))])
+    assert not p.in_child and list(parallel.interleave([p])) == [0, 1, 2] and p.result == "made 3"
+
+
+def test_capmap_errors_cross_the_process_boundary_whole() -> None:
+    import pickle
+
+    from graph.errors import Infeasible, NotFound
+
+    for e in (InputError("a.csv", 3, "at", "bad date"), NotFound("Rep", "r9"), Infeasible("no legal rep", "roles")):
+        back = pickle.loads(pickle.dumps(e))
+        assert type(back) is type(e) and str(back) == str(e) and vars(back) == vars(e)
