@@ -13,7 +13,8 @@ Reads see them like any other relationship; a change cannot write or delete them
 
 All Cypher lives in :mod:`graph.cypher`. A :class:`ChangeSet` is applied in one managed write
 transaction (retried by the driver on transient errors and deadlocks) as ``UNWIND`` batches of
-at most ``batch_size`` rows. Rows are validated and converted before the transaction opens, so
+at most ``batch_size`` rows. Rows are validated and converted into those statements before the
+transaction opens (by :meth:`Neo4jStore.prepare`, which an import's worker process may run), so
 a bad row fails fast and nothing is written.
 """
 
