@@ -441,6 +441,11 @@ class Neo4jServer:
     ``version``   the Neo4j version
     ``pid``       the JVM's process id
     ``console_log`` path of the server's stdout/stderr
+
+    Sizing: ``heap`` / ``heap_initial`` (``-Xmx`` / ``-Xms``), ``pagecache``,
+    ``extra_config`` (more ``neo4j.conf`` settings) and ``jvm_options`` (more
+    JVM flags, after the defaults, so ``-XX:-UseG1GC -XX:+UseParallelGC``
+    swaps the collector), as ``bench/ingest.py`` does for a bulk import.
     """
 
     def __init__(
