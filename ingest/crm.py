@@ -15,8 +15,8 @@ from graph.errors import InputError
 from graph.model import Account, Deal, Event, Evidence, Rep, Scenario
 from graph.store import ChangeSet
 from ingest.codebook import Codebook
-from ingest.coders import evidence_for
 from ingest.csvio import read_rows
+from ingest.evidence import evidence_for
 from ingest.records import CrmAccountRow, CrmPipelineRow, CrmProductRow, CrmTeamRow, validate
 from ingest.report import IngestReport
 from ingest.units import event_units

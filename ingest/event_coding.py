@@ -13,8 +13,9 @@ import numpy as np
 
 from graph.model import Event, Evidence
 from ingest.codebook import Codebook
-from ingest.coders import NON_STRATEGY, RuleCoder, TextCoder, Unit, evidence_for, upgraded_level
+from ingest.coders import NON_STRATEGY, TextCoder, Unit
 from ingest.event_schema import EventIn, RatingIn
+from ingest.evidence import RuleCoder, evidence_for, upgraded_level
 from ingest.text import is_chinese, sentence_units, snippet
 
 TEXT_TYPES = frozenset({"call", "email", "chat", "proposal_edit", "nps"})

@@ -21,8 +21,9 @@ from graph.errors import InputError
 from graph.model import Deal, Event, Evidence, Rep, Scenario
 from graph.store import ChangeSet
 from ingest.codebook import Codebook
-from ingest.coders import NON_STRATEGY, RuleCoder, TextCoder, Unit, evidence_for, outcome_level
+from ingest.coders import NON_STRATEGY, TextCoder, Unit
 from ingest.csvio import read_rows
+from ingest.evidence import RuleCoder, evidence_for, outcome_level
 from ingest.records import P4GAnnotatedRow, P4GDialogRow, P4GInfoRow, p4g_started_at, validate
 from ingest.report import IngestReport
 from ingest.text import sentence_units

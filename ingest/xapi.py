@@ -47,7 +47,7 @@ from graph.errors import InputError
 from graph.model import Event, Evidence, Rep
 from graph.store import ChangeSet, GraphStore, Row
 from ingest.codebook import Codebook
-from ingest.coders import evidence_for
+from ingest.evidence import evidence_for
 from ingest.report import IngestReport
 from ingest.units import event_units
 from ingest.xapi_records import _Identity, _identity, _Record, _record, read_identity_map, read_statements

@@ -8,7 +8,8 @@ import pytest
 from graph.errors import CodebookError
 from graph.model import Event, Evidence
 from ingest.codebook import load_codebook
-from ingest.coders import RuleCoder, TextCoder, Unit, evidence_for, outcome_level
+from ingest.coders import TextCoder, Unit
+from ingest.evidence import RuleCoder, evidence_for, outcome_level
 from ingest.text import is_chinese, sentence_units
 
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
