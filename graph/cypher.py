@@ -134,9 +134,10 @@ def merge_nodes(node_label: str, keys: Sequence[str], more: bool = False) -> str
      (n)-[r:`PERFORMED`]->(o) }'
     >>> merge_nodes("Event", ["rep_id"])  # doctest: +NORMALIZE_WHITESPACE
     'CYPHER replan=skip UNWIND $rows AS row MERGE (n:`Event` {id: row[0]}) WITH n, row,
-     n.`rep_id` AS old0 SET n.`rep_id` = row[1] WITH n, row, old0 CALL (n, row, old0) { WITH n,
-     row, old0 WHERE old0 IS NOT NULL AND NOT coalesce(old0 = row[1], false) MATCH (a:`Rep` {id:
-     old0})-[r:`PERFORMED`]->(n) USING INDEX SEEK a:`Rep`(id) DELETE r } CALL (n, row) { MATCH
+     n.`rep_id` AS old0 SET n.`rep_id` = row[1] WITH n, row, old0 CALL (n, row, old0) { UNWIND
+     CASE WHEN old0 IS NOT NULL AND NOT coalesce(old0 = row[1], false) THEN [1] ELSE [] END AS
+     moved MATCH (a:`Rep` {id: old0})-[r:`PERFORMED`]->(n) USING INDEX SEEK a:`Rep`(id) DELETE r
+     } CALL (n, row) { MATCH
      (a:`Rep` {id: row[1]}) USING INDEX SEEK a:`Rep`(id) MERGE (a)-[r:`PERFORMED`]->(n) } CALL
      (n) { WITH n WHERE NOT EXISTS { (n)-[:`EVIDENCES`]->() } MATCH (o:`Evidence` {`event_id`:
      n.id}) USING INDEX SEEK o:`Evidence`(`event_id`) MATCH (b:`Skill` {id: o.`skill_id`}) USING
@@ -161,8 +162,10 @@ def merge_nodes(node_label: str, keys: Sequence[str], more: bool = False) -> str
         changed = [k for k in (imp.src, imp.dst, imp.key) if k in old]
         known = " AND ".join(f"{old[k]} IS NOT NULL" for k in changed)
         same = " AND ".join(f"{old[k]} = {at[k]}" for k in changed)
-        q += (f" CALL ({scope}) {{ WITH {scope} WHERE {known} AND NOT coalesce({same}, false) "
-              f"{_match_implied(imp, old)} DELETE r }}")
+        # an UNWIND of an empty list ends the row before the seek (a WHERE would be applied
+        # after it): a node just created, or whose ends did not move, costs no lookup
+        q += (f" CALL ({scope}) {{ UNWIND CASE WHEN {known} AND NOT coalesce({same}, false) THEN [1] ELSE [] END"
+              f" AS moved {_match_implied(imp, old)} DELETE r }}")
     for imp in owned:
         q += f" CALL (n, row) {{ {_link(imp, 'n', lambda k: 'row[0]' if k == 'id' else at.get(k) or f'n.{prop(k)}', {})} }}"
     for rel_type, side in ends:
