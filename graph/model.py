@@ -18,13 +18,14 @@ LEVELS = (0, 1, 2, 3, 4)
 LEVEL_NAMES = {0: "L0 none", 1: "L1 aware", 2: "L2 practising", 3: "L3 proficient", 4: "L4 expert"}
 
 
-_FIELDS: dict[type, tuple[str, ...]] = {}
+_TUPLE_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
-def _field_names(cls: type) -> tuple[str, ...]:
-    names = _FIELDS.get(cls)
+def _tuple_fields(cls: type) -> tuple[str, ...]:
+    """The fields of dataclass ``cls`` declared as tuples."""
+    names = _TUPLE_FIELDS.get(cls)
     if names is None:
-        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
+        names = _TUPLE_FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls) if str(f.type).startswith("tuple"))
     return names
 
 
@@ -36,11 +37,13 @@ class Node:
     id: str
 
     def to_row(self) -> dict[str, Any]:
-        d = self.__dict__
-        row = {k: d[k] for k in _field_names(type(self)) if d[k] is not None}
-        for k, v in row.items():
-            if type(v) is tuple:
-                row[k] = list(v)
+        """The store row: the fields in their order but those that are None, the fields declared
+        as tuples as lists."""
+        # a node's instance dict holds exactly its fields (set in __init__, frozen after)
+        row = {k: v for k, v in self.__dict__.items() if v is not None}
+        for k in _tuple_fields(type(self)):
+            if type(row.get(k)) is tuple:
+                row[k] = list(row[k])
         return row
 
     @classmethod

@@ -1,10 +1,12 @@
 """The embedded default store: one SQLite file, standard library only.
 
 Nodes live in one table keyed by ``(label, id)`` with their properties as JSON; edges in
-another keyed by ``(type, src, dst, key)``. Properties listed in ``schema.INDEXED_PROPS`` get
-expression indexes. Every :meth:`SqliteStore.apply` is one ``BEGIN IMMEDIATE`` transaction, so
-a change is written whole or not at all, and two processes writing at once serialise on the
-file lock (WAL mode, busy timeout) instead of failing.
+another keyed by ``(type, src, dst, key)``. Properties listed in ``schema.INDEXED_PROPS`` are
+also kept in columns of their own (a copy of the JSON value, written with the row) with a
+partial index per label, so neither a write nor a filtered read parses the JSON for them. Every
+:meth:`SqliteStore.apply` is one ``BEGIN IMMEDIATE`` transaction, so a change is written whole or
+not at all, and two processes writing at once serialise on the file lock (WAL mode, busy
+timeout) instead of failing.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +25,29 @@ import orjson
 from graph import schema
 from graph.errors import StoreError
 from graph.store import ChangeSet, Edge, Row, explicit_rel
-from graph.values import edge_row, node_row
+from graph.values import edge_row, node_props
 
 log = logging.getLogger(__name__)
 
-_NODES_DDL = """
-CREATE TABLE IF NOT EXISTS nodes (
-    label TEXT NOT NULL,
-    id    TEXT NOT NULL,
-    props TEXT NOT NULL,
-    PRIMARY KEY (label, id)
-) WITHOUT ROWID;
-"""
+
+def _column(name: str) -> str:
+    """``name`` quoted as a column of the nodes table (an indexed property)."""
+    if not name.replace("_", "").isalnum():
+        raise StoreError(f"property name {name!r} is not an identifier")
+    return f'"{name}"'
+
+
+# one column per property any label indexes (shared by the labels indexing the same name);
+# a row's column holds the property only when its label indexes it, else NULL
+_INDEXED_COLUMNS = tuple(dict.fromkeys(p for props in schema.INDEXED_PROPS.values() for p in props))
+
+# a rowid table: rows are appended in rowid order and (label, id) is a small unique index, which
+# writes fewer pages than a WITHOUT ROWID table keyed by (label, id) holding the JSON
+_NODES_DDL = (
+    "CREATE TABLE IF NOT EXISTS nodes (label TEXT NOT NULL, id TEXT NOT NULL, props TEXT NOT NULL, "
+    + "".join(f"{_column(c)}, " for c in _INDEXED_COLUMNS)
+    + "UNIQUE (label, id))"
+)
 _EDGES_DDL = """
 CREATE TABLE IF NOT EXISTS edges (
     type      TEXT NOT NULL,
@@ -44,22 +58,21 @@ CREATE TABLE IF NOT EXISTS edges (
     dst_label TEXT NOT NULL,
     props     TEXT NOT NULL,
     PRIMARY KEY (type, src, dst, key, src_label, dst_label)
-) WITHOUT ROWID;
+) WITHOUT ROWID
 """
-# edges by either end without their type, for deleting a node's edges; with the type, for listing
-_INDEX_DDL = """
-DROP INDEX IF EXISTS edges_by_dst;
-CREATE INDEX IF NOT EXISTS edges_by_dst_end ON edges (dst, type, src, key);
-CREATE INDEX IF NOT EXISTS edges_by_src_end ON edges (src, src_label);
-"""
-
-SCHEMA_VERSION = 2
-# ?4 is the properties without nulls (Neo4j cannot hold a null) for an insert; on update ?3,
-# where a null removes the property, as SET n += $props does in Neo4j.
-_UPSERT_NODE = (
-    "INSERT INTO nodes (label, id, props) VALUES (?1, ?2, ?4) "
-    "ON CONFLICT (label, id) DO UPDATE SET props = json_patch(nodes.props, ?3)"
+_DDL = (
+    _NODES_DDL,
+    _EDGES_DDL,
+    # edges by either end without their type, for deleting a node's edges; with the type, for listing
+    "DROP INDEX IF EXISTS edges_by_dst",
+    "CREATE INDEX IF NOT EXISTS edges_by_dst_end ON edges (dst, type, src, key)",
+    "CREATE INDEX IF NOT EXISTS edges_by_src_end ON edges (src, src_label)",
 )
+
+SCHEMA_VERSION = 3
+"""2: edges keyed by both ends' labels; 3: nodes a rowid table with the indexed properties as
+columns (2 had expression indexes on the JSON)."""
+
 _UPSERT_EDGE = (
     "INSERT INTO edges (type, src, dst, key, src_label, dst_label, props) "
     "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?8 "
@@ -69,41 +82,65 @@ _UPSERT_EDGE = (
 )
 
 
+@cache
+def _upsert_node(label: str) -> str:
+    """The upsert of one ``label`` row: parameters label, id, properties (with nulls, as the
+    patch of an existing row), properties without nulls (a new row: Neo4j cannot hold a null),
+    then the label's indexed properties. A null in the patch removes the property, as
+    ``SET n += $props`` does in Neo4j; an indexed column follows its property when the patch
+    names it and is kept otherwise."""
+    cols = schema.INDEXED_PROPS.get(label, ())
+    names = "".join(f", {_column(c)}" for c in cols)
+    values = "".join(f", ?{i}" for i in range(5, 5 + len(cols)))
+    keep = "".join(
+        f", {_column(c)} = iif(json_type(?3, '$.{c}') IS NULL, nodes.{_column(c)}, ?{i})"
+        for i, c in enumerate(cols, 5)
+    )
+    return (f"INSERT INTO nodes (label, id, props{names}) VALUES (?1, ?2, ?4{values}) "
+            f"ON CONFLICT (label, id) DO UPDATE SET props = json_patch(nodes.props, ?3){keep}")
+
+
 _OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
-
-
-def _dumps(props: Mapping[str, Any]) -> str:
-    try:
-        return orjson.dumps(props, option=_OPTS).decode()
-    except TypeError as e:
-        raise StoreError(f"a property value cannot be stored: {e} (in {dict(props)!r:.200})") from e
 
 
 def _dumps_both(props: Mapping[str, Any]) -> tuple[str, str]:
     """(properties as given, properties without nulls) as JSON; one string when there is no null."""
-    full = _dumps(props)
-    if None not in props.values():
-        return full, full
-    return full, _dumps({k: v for k, v in props.items() if v is not None})
+    try:
+        full = orjson.dumps(props, option=_OPTS).decode()
+        if None not in props.values():
+            return full, full
+        return full, orjson.dumps({k: v for k, v in props.items() if v is not None}, option=_OPTS).decode()
+    except TypeError as e:
+        raise StoreError(f"a property value cannot be stored: {e} (in {dict(props)!r:.200})") from e
 
 
-def _prop_expr(name: str) -> str:
-    if not name.replace("_", "").isalnum():
-        raise StoreError(f"property name {name!r} is not an identifier")
-    return f"json_extract(props, '$.{name}')"
+def _prop_expr(label: str, name: str, table: str = "nodes") -> str:
+    """Property ``name`` of a ``label`` row of ``table`` (a name or alias of the nodes table):
+    its column when the label indexes it, else extracted from the JSON."""
+    column = _column(name)
+    if name in schema.INDEXED_PROPS.get(label, ()):
+        return f"{table}.{column}"
+    return f"json_extract({table}.props, '$.{name}')"
+
+
+def _column_value(value: Any) -> Any:
+    """An indexed property's value as its column holds it: as it is, but a list as JSON text
+    (which is what ``json_extract`` gives for a list, numbers in a list aside: SQLite may format
+    a float in it otherwise)."""
+    return orjson.dumps(value).decode() if type(value) is list else value
 
 
 def _implied_end(owner: str, prop: str) -> str:
-    return f"{owner}.id" if prop == "id" else f"json_extract({owner}.props, '$.{prop}')"
+    return "o.id" if prop == "id" else _prop_expr(owner, prop, "o")
 
 
 def _implied_query(imp: schema.Implied, src: str | None, dst: str | None) -> tuple[str, list[Any]]:
     """SELECT src, dst, key, props of the implied relationships ``imp`` (optionally from ``src``
     and/or to ``dst``): one per owner node whose ends both exist."""
     for p in (imp.src, imp.dst, imp.key or "id", *imp.props):
-        _prop_expr(p)
-    s_expr, d_expr = _implied_end("o", imp.src), _implied_end("o", imp.dst)
-    key = _implied_end("o", imp.key) if imp.key else "''"
+        _column(p)
+    s_expr, d_expr = _implied_end(imp.owner, imp.src), _implied_end(imp.owner, imp.dst)
+    key = _implied_end(imp.owner, imp.key) if imp.key else "''"
     # json_patch drops the nulls, as a Neo4j relationship has no null properties
     pairs = ", ".join(f"'{p}', json_extract(o.props, '$.{p}')" for p in imp.props)
     props = f"json_patch('{{}}', json_object({pairs}))" if imp.props else "'{}'"
@@ -122,9 +159,10 @@ def _implied_query(imp: schema.Implied, src: str | None, dst: str | None) -> tup
 
 @dataclass(frozen=True)
 class _Encoded:
-    """A change's upserts as statement parameters (see :meth:`SqliteStore.prepare`)."""
+    """A change's upserts as statement parameters (see :meth:`SqliteStore.prepare`): each
+    label's node rows for :func:`_upsert_node`, each batch's edge rows for ``_UPSERT_EDGE``."""
 
-    nodes: list[list[tuple[str, ...]]]
+    nodes: list[tuple[str, list[tuple[Any, ...]]]]
     edges: list[list[tuple[str, ...]]]
 
 
@@ -172,43 +210,67 @@ class SqliteStore:
 
     # -- set-up -------------------------------------------------------------------------------
     def setup(self) -> None:
+        """Create the tables and indexes, migrating a file of an older store schema; one
+        transaction, so a file is never left half-migrated."""
         with self._lock:
-            self._migrate()
-            self._conn.executescript(_NODES_DDL + _EDGES_DDL + _INDEX_DDL)
-            self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            for label, props in schema.INDEXED_PROPS.items():
-                for p in props:
-                    # partial indexes: an insert evaluates only the expressions of its own label
-                    self._conn.execute(
-                        f"CREATE INDEX IF NOT EXISTS nodes_{label}_{p} "
-                        f"ON nodes ({_prop_expr(p)}, id) WHERE label = '{label}'"
-                    )
+            cur = self._conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                self._migrate(cur)
+                for ddl in _DDL:
+                    cur.execute(ddl)
+                self._index_props(cur)
+                cur.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
 
-    def _migrate(self) -> None:
-        """Bring a file written by an older capmap up to ``SCHEMA_VERSION``."""
-        version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+    def _migrate(self, cur: sqlite3.Cursor) -> None:
+        """Bring a file written by an older capmap up to ``SCHEMA_VERSION`` (in the caller's
+        transaction)."""
+        version = int(cur.execute("PRAGMA user_version").fetchone()[0])
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path} was written by a newer capmap (store schema {version}, this one reads "
                 f"{SCHEMA_VERSION}); upgrade capmap or use another file"
             )
-        has_edges = self._conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'edges'").fetchone()
-        if version < SCHEMA_VERSION and has_edges:
+        tables = {r[0] for r in cur.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if version < 2 and "edges" in tables:
             # schema 0 keyed edges by (type, src, dst, key), schema 1 by (type, src_label, src,
             # dst_label, dst, key): rebuild the edge table with schema 2's key
             log.info("migrating %s: edge table from store schema %d to %d", self.path, version, SCHEMA_VERSION)
-            self._conn.executescript(
-                "BEGIN IMMEDIATE;"
-                "ALTER TABLE edges RENAME TO edges_v0;"
-                "DROP INDEX IF EXISTS edges_by_dst;"
-                "DROP INDEX IF EXISTS edges_by_dst_end;"
-                "DROP INDEX IF EXISTS edges_by_src;"
-                "DROP INDEX IF EXISTS edges_by_src_end;"
-                + _EDGES_DDL
-                + "INSERT OR IGNORE INTO edges SELECT type, src, dst, key, src_label, dst_label, props FROM edges_v0;"
-                "DROP TABLE edges_v0;"
-                "COMMIT;"
-            )
+            cur.execute("ALTER TABLE edges RENAME TO edges_v0")
+            for index in ("edges_by_dst", "edges_by_dst_end", "edges_by_src", "edges_by_src_end"):
+                cur.execute(f"DROP INDEX IF EXISTS {index}")
+            cur.execute(_EDGES_DDL)
+            cur.execute("INSERT OR IGNORE INTO edges SELECT type, src, dst, key, src_label, dst_label, props FROM edges_v0")
+            cur.execute("DROP TABLE edges_v0")
+        if version < 3 and "nodes" in tables:
+            # schemas 0-2 kept nodes in a WITHOUT ROWID table with expression indexes on the JSON:
+            # copy them into schema 3's table (its indexed columns are filled by _index_props)
+            log.info("migrating %s: node table from store schema %d to %d", self.path, version, SCHEMA_VERSION)
+            cur.execute("ALTER TABLE nodes RENAME TO nodes_v2")
+            cur.execute(_NODES_DDL)
+            cur.execute("INSERT INTO nodes (label, id, props) SELECT label, id, props FROM nodes_v2")
+            cur.execute("DROP TABLE nodes_v2")  # and its expression indexes
+
+    @staticmethod
+    def _index_props(cur: sqlite3.Cursor) -> None:
+        """Index every ``schema.INDEXED_PROPS`` property not indexed yet: add its column if
+        missing, fill it for the label's rows already there, create the label's partial index
+        (which an insert maintains only for rows of its own label)."""
+        columns = {r[1] for r in cur.execute("PRAGMA table_info(nodes)")}
+        indexes = {r[0] for r in cur.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'nodes'")}
+        for label, props in schema.INDEXED_PROPS.items():
+            for p in props:
+                if f"nodes_{label}_{p}" in indexes:
+                    continue
+                if p not in columns:
+                    cur.execute(f"ALTER TABLE nodes ADD COLUMN {_column(p)}")
+                    columns.add(p)
+                cur.execute(f"UPDATE nodes SET {_column(p)} = json_extract(props, '$.{p}') WHERE label = ?", (label,))
+                cur.execute(f"CREATE INDEX nodes_{label}_{p} ON nodes ({_column(p)}, id) WHERE label = '{label}'")
 
     # -- writes -------------------------------------------------------------------------------
     def prepare(self, change: ChangeSet) -> ChangeSet:
@@ -220,9 +282,8 @@ class SqliteStore:
     @classmethod
     def _encode(cls, change: ChangeSet) -> _Encoded:
         """The statement parameters of ``change``'s upserts; a bad row raises here, before any write."""
-        nodes = [[cls._node_params(schema.check_label(label), r) for r in rows] for label, rows in change.nodes.items()]
-        edges = [[cls._edge_params(explicit_rel(b.rel_type), b.src_label, b.dst_label, r) for r in b.rows]
-                 for b in change.edges]
+        nodes = [(label, cls._node_params(schema.check_label(label), rows)) for label, rows in change.nodes.items()]
+        edges = [cls._edge_params(explicit_rel(b.rel_type), b.src_label, b.dst_label, b.rows) for b in change.edges]
         return _Encoded(nodes, edges)
 
     def apply(self, change: ChangeSet) -> None:
@@ -247,8 +308,8 @@ class SqliteStore:
                     cur.executemany("DELETE FROM edges WHERE src = ? AND src_label = ?", ((i, label) for i in present))
                     cur.executemany("DELETE FROM edges WHERE dst = ? AND dst_label = ?", ((i, label) for i in present))
                     cur.executemany("DELETE FROM nodes WHERE label = ? AND id = ?", ((label, i) for i in present))
-                for params in enc.nodes:
-                    cur.executemany(_UPSERT_NODE, params)
+                for label, params in enc.nodes:
+                    cur.executemany(_upsert_node(label), params)
                 for params in enc.edges:
                     cur.executemany(_UPSERT_EDGE, params)
                 cur.execute("COMMIT")
@@ -279,14 +340,26 @@ class SqliteStore:
             self._rows_since_analyze = 0
 
     @staticmethod
-    def _node_params(label: str, row: Mapping[str, Any]) -> tuple[str, ...]:
-        r = node_row(label, row)
-        return (label, r["id"], *_dumps_both(r["props"]))
+    def _node_params(label: str, rows: Sequence[Row]) -> list[tuple[Any, ...]]:
+        """The :func:`_upsert_node` parameters of ``label``'s ``rows``."""
+        cols = schema.INDEXED_PROPS.get(label, ())
+        out = []
+        for row in rows:
+            node_id, props = node_props(label, row)
+            columns = tuple(map(props.get, cols))
+            if list in map(type, columns):
+                columns = tuple(map(_column_value, columns))
+            out.append((label, node_id, *_dumps_both(props), *columns))
+        return out
 
     @staticmethod
-    def _edge_params(rel: str, src_label: str, dst_label: str, row: Mapping[str, Any]) -> tuple[str, ...]:
-        r = edge_row(rel, row)
-        return (rel, r["src"], r["dst"], r["key"], src_label, dst_label, *_dumps_both(r["props"]))
+    def _edge_params(rel: str, src_label: str, dst_label: str, rows: Sequence[Row]) -> list[tuple[str, ...]]:
+        """The ``_UPSERT_EDGE`` parameters of a batch of ``rel`` edge ``rows``."""
+        out: list[tuple[str, ...]] = []
+        for row in rows:
+            r = edge_row(rel, row)
+            out.append((rel, r["src"], r["dst"], r["key"], src_label, dst_label, *_dumps_both(r["props"])))
+        return out
 
     # -- reads --------------------------------------------------------------------------------
     @staticmethod
@@ -325,9 +398,9 @@ class SqliteStore:
                 sql += " AND id = ?"
                 params.append(v)
             elif v is None:
-                sql += f" AND {_prop_expr(k)} IS NULL"
+                sql += f" AND {_prop_expr(label, k)} IS NULL"
             else:
-                sql += f" AND {_prop_expr(k)} = ?"
+                sql += f" AND {_prop_expr(label, k)} = ?"
                 params.append(v)
         return sql, params
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -69,31 +69,41 @@ def _to_list(values: Sequence[Any], where: str) -> list[Any]:
     )
 
 
-def props_of(row: Mapping[str, Any], skip: tuple[str, ...], where: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def props_of(row: Mapping[str, Any], skip: tuple[str, ...], where: str | Callable[[], str]) -> dict[str, Any]:
+    """A fresh dict of ``row``'s properties but ``skip``, each converted by :func:`to_property`.
+
+    ``where`` names the row for an error (or makes that name: it is only needed for a value
+    that is not a plain string, boolean, null, finite float or 64-bit integer).
+    """
+    out = dict(row)
+    for k in skip:
+        out.pop(k, None)
     lo, hi = _INT64
     isfinite = math.isfinite
-    for k, v in row.items():
-        if k in skip:
-            continue
+    for k, v in out.items():
         t = type(v)  # plain values skip the converter (and its error context string)
-        if t in _PLAIN or (t is float and isfinite(v)) or (t is int and lo <= v <= hi):
-            out[k] = v
-        else:
-            out[k] = to_property(v, f"{where} property {k!r}")
+        if not (t in _PLAIN or (t is float and isfinite(v)) or (t is int and lo <= v <= hi)):
+            name = where if isinstance(where, str) else where()
+            out[k] = to_property(v, f"{name} property {k!r}")
     return out
 
 
-def node_row(label: str, row: Mapping[str, Any]) -> dict[str, Any]:
+def node_props(label: str, row: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``row``'s id and its other properties converted (see :func:`props_of`)."""
     node_id = row.get("id")
     if not isinstance(node_id, str) or not node_id:
         raise StoreError(f"{label} row without a string id: {dict(row)!r}")
-    return {"id": node_id, "props": props_of(row, ("id",), f"{label} {node_id!r}")}
+    return node_id, props_of(row, ("id",), lambda: f"{label} {node_id!r}")
+
+
+def node_row(label: str, row: Mapping[str, Any]) -> dict[str, Any]:
+    node_id, props = node_props(label, row)
+    return {"id": node_id, "props": props}
 
 
 def edge_row(rel_type: str, row: Mapping[str, Any]) -> dict[str, Any]:
     if "src" not in row or "dst" not in row:
         raise StoreError(f"{rel_type} edge row without src and dst: {dict(row)!r}")
     src, dst, key = str(row["src"]), str(row["dst"]), str(row.get("key", ""))
-    where = f"{rel_type} edge {src!r}->{dst!r} key {key!r}"
-    return {"src": src, "dst": dst, "key": key, "props": props_of(row, ("src", "dst", "key"), where)}
+    props = props_of(row, ("src", "dst", "key"), lambda: f"{rel_type} edge {src!r}->{dst!r} key {key!r}")
+    return {"src": src, "dst": dst, "key": key, "props": props}
