@@ -6,7 +6,7 @@ stage, dates, value and outcome, and their stage changes as behaviour events.
 from __future__ import annotations
 
 import re
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -14,7 +14,7 @@ from graph import schema
 from graph.errors import InputError
 from graph.model import Account, Deal, Event, Evidence, Rep, Scenario
 from graph.store import ChangeSet
-from ingest.codebook import Codebook
+from ingest.codebook import Code, Codebook
 from ingest.csvio import read_rows
 from ingest.evidence import evidence_for
 from ingest.records import CrmAccountRow, CrmPipelineRow, CrmProductRow, CrmTeamRow, validate
@@ -22,6 +22,7 @@ from ingest.report import IngestReport
 from ingest.units import event_units
 
 FILES = ("sales_teams.csv", "accounts.csv", "products.csv", "sales_pipeline.csv")
+_OUTCOMES = {"Won": "won", "Lost": "lost"}  # a deal at any other stage is open
 
 
 @lru_cache(maxsize=65536)
@@ -39,17 +40,19 @@ def _product_key(name: str) -> str:
     return re.sub(r"\s+", "", name).lower()
 
 
-def _stage_events(row: CrmPipelineRow, rep_id: str, deal_id: str) -> list[Event]:
+def _stage_events(row: CrmPipelineRow, rep_id: str, deal_id: str) -> list[tuple[str, Event]]:
+    """The deal's stage changes (the stage reached, its event): engaging, then won or lost."""
     out = []
     if row.engage_date:
-        out.append(Event(id=f"{deal_id}:engaging", rep_id=rep_id, type="stage_change", source="crm",
+        out.append(("Engaging", Event(id=f"{deal_id}:engaging", rep_id=rep_id, type="stage_change", source="crm",
                          at=f"{row.engage_date.isoformat()}T00:00:00Z", deal_id=deal_id,
-                         text=f"{row.opportunity_id} → Engaging ({row.product})"))
+                         text=f"{row.opportunity_id} → Engaging ({row.product})")))
     if row.deal_stage in ("Won", "Lost") and row.close_date:
         value = f", value {row.close_value:g}" if row.close_value is not None else ""
-        out.append(Event(id=f"{deal_id}:{row.deal_stage.lower()}", rep_id=rep_id, type="stage_change", source="crm",
-                         at=f"{row.close_date.isoformat()}T00:00:00Z", deal_id=deal_id,
-                         text=f"{row.opportunity_id} → {row.deal_stage} ({row.product}{value})"))
+        out.append((row.deal_stage, Event(
+            id=f"{deal_id}:{row.deal_stage.lower()}", rep_id=rep_id, type="stage_change", source="crm",
+            at=f"{row.close_date.isoformat()}T00:00:00Z", deal_id=deal_id,
+            text=f"{row.opportunity_id} → {row.deal_stage} ({row.product}{value})")))
     return out
 
 
@@ -108,7 +111,7 @@ def load_crm(
     worked: list[dict[str, str]] = []
     seen: dict[str, tuple[int, CrmPipelineRow]] = {}
     path = d / "sales_pipeline.csv"
-    rows: list[tuple[CrmPipelineRow, str]] = []
+    rows: list[tuple[CrmPipelineRow, CrmProductRow]] = []
     for rec in read_rows(path, required=("opportunity_id", "sales_agent", "product", "deal_stage")):
         r = validate(CrmPipelineRow, rec, str(path))
         if isinstance(r, InputError):
@@ -139,33 +142,36 @@ def load_crm(
                                          "the first is kept"))
             continue
         seen[r.opportunity_id] = (rec.line, r)
-        rows.append((r, prod.product))
+        rows.append((r, prod))
         report.accepted += 1
 
     evidence: list[Evidence] = []
-    for r, product in rows:
+    stage_codes = _codes_by_stage(codebook)
+    for r, prod in rows:
+        product = prod.product
         rep_id = f"crm:{slug(r.sales_agent)}"
-        reps.setdefault(rep_id, Rep(id=rep_id, name=r.sales_agent, function="sales", source="crm"))
+        if rep_id not in reps:
+            reps[rep_id] = Rep(id=rep_id, name=r.sales_agent, function="sales", source="crm")
         deal_id = f"crm:{r.opportunity_id}"
         acct = accounts.get(r.account) if r.account else None
         scenario_id = None
         if acct is not None and acct.sector:
-            series = products[_product_key(product)].series
+            series = prod.series
             scenario_id = f"scn:crm:{slug(acct.sector)}|{slug(series)}"
             scenarios.setdefault(scenario_id, Scenario(
                 id=scenario_id, customer_type=f"B2B buyer of {series}", stage="engage to close",
                 industry=acct.sector, name=f"{series} series to {acct.sector} accounts"))
-        outcome = {"Won": "won", "Lost": "lost"}.get(r.deal_stage, "open")
+        outcome = _OUTCOMES.get(r.deal_stage, "open")
         deals.append(Deal(id=deal_id, name=f"{product} for {r.account or 'unassigned account'}", stage=r.deal_stage,
                           outcome=outcome, value=r.close_value, product=product,
-                          list_price=products[_product_key(product)].sales_price,
+                          list_price=prod.sales_price,
                           account_id=acct.id if acct else None, scenario_id=scenario_id,
                           engaged_at=r.engage_date.isoformat() if r.engage_date else None,
                           closed_at=r.close_date.isoformat() if r.close_date else None, source="crm"))
         worked.append({"src": rep_id, "dst": deal_id, "role": "sales"})
-        for ev in _stage_events(r, rep_id, deal_id):
+        for stage, ev in _stage_events(r, rep_id, deal_id):
             events.append(ev)
-            evidence.extend(_code_stage_event(ev, r, codebook, skill_names, products[_product_key(product)].sales_price))
+            evidence.extend(_code_stage_event(ev, r, stage_codes.get(stage, ()), codebook, skill_names, prod.sales_price))
     change = ChangeSet().add_nodes(list(reps.values())).add_nodes(list(accounts.values()))
     change.add_nodes(list(scenarios.values())).add_nodes(deals)
     change.add_edges(schema.REPORTS_TO, schema.REP, schema.REP, reports_to)
@@ -173,23 +179,30 @@ def load_crm(
     # a corrected export may move a deal from Won to Lost (or back to open): remove the stage
     # events, and their evidence, that the deal's current stage no longer has
     current = {e.id for e in events}
-    stale = sorted(f"crm:{r.opportunity_id}:{s}" for r, _ in rows for s in ("won", "lost")
-                   if f"crm:{r.opportunity_id}:{s}" not in current)
+    stale = sorted(event_id for r, _ in rows for s in ("won", "lost")
+                   if (event_id := f"crm:{r.opportunity_id}:{s}") not in current)
     if stale:
         change.delete_nodes.append((schema.EVENT, stale))
         change.delete_nodes.append((schema.EVIDENCE, [f"ev:{e}:{c}:0" for e in stale for c in ("crm-won", "crm-lost")]))
     return [change, *event_units(events, evidence)], report
 
 
-def _code_stage_event(
-    ev: Event, row: CrmPipelineRow, codebook: Codebook, skill_names: dict[str, tuple[str, str]],
-    list_price: float,
-) -> list[Evidence]:
-    stage = ev.id.rsplit(":", 1)[1].capitalize()
-    out = []
+def _codes_by_stage(codebook: Codebook) -> dict[str, list[Code]]:
+    """The codebook's stage-change codes by the stage they code, in codebook order."""
+    out: dict[str, list[Code]] = {}
     for code in codebook.event_codes("stage_change"):
-        if code.event_stage != stage:
-            continue
+        if code.event_stage is not None:
+            out.setdefault(code.event_stage, []).append(code)
+    return out
+
+
+def _code_stage_event(
+    ev: Event, row: CrmPipelineRow, codes: Sequence[Code], codebook: Codebook,
+    skill_names: dict[str, tuple[str, str]], list_price: float,
+) -> list[Evidence]:
+    """Evidence of the stage change ``ev`` by each of the ``codes`` of its stage."""
+    out = []
+    for code in codes:
         level, why = code.level, None
         up = code.value_upgrade
         if up and row.close_value is not None and list_price > 0 and row.close_value >= up["price_ratio"] * list_price:
