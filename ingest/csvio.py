@@ -106,7 +106,7 @@ def read_rows(
             last = reader.line_num
             if progress is not None:
                 progress(cast(io.BufferedReader, f.buffer).tell())
-            if not values or all(not v.strip() for v in values):
+            if not any(map(str.strip, values)):  # a blank line, or only empty fields
                 continue
             if len(values) != len(header):
                 yield Record(start, {}, InputError(

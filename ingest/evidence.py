@@ -6,6 +6,10 @@ builds the evidence item every coder writes (the text coder lives in :mod:`inges
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+from itertools import groupby
+
 from graph.model import Event, Evidence
 from ingest.codebook import Code, Codebook
 from ingest.text import is_chinese, snippet
@@ -83,13 +87,51 @@ def outcome_level(code: Code, text: str, outcome: str) -> tuple[int, tuple[str, 
     return level, why
 
 
+# a back-reference or a conditional names a group by its number or name, which joining shifts
+_REFERS_TO_GROUP = re.compile(r"\\[1-9]|\(\?P=|\(\?\(")
+
+
+def union_pattern(codes: Iterable[Code]) -> re.Pattern[str]:
+    """One expression that matches a text wherever a pattern of ``codes`` does.
+
+    One search then tells that a text matches no code at all (most sentences), instead of a
+    search per pattern. The patterns are joined as alternatives; those that begin alike (the
+    codebook's English patterns all begin with ``\\b``) are joined in one group, so that the
+    regular expression engine tests their common beginning once per position rather than once
+    per pattern. Where joining could change what a pattern means (patterns compiled with
+    different flags or in verbose mode, back-references), the result matches every text, and
+    callers simply test each pattern.
+
+    >>> from types import SimpleNamespace as Ns
+    >>> rx = union_pattern([Ns(patterns=(re.compile(r"\\bwhy not\\b", re.I), re.compile("顾虑", re.I)))])
+    >>> [bool(rx.search(t)) for t in ("WHY NOT?", "somewhy not", "有什么顾虑", "Sure.")]
+    [True, False, True, False]
+    """
+    patterns = [p for c in codes for p in c.patterns]
+    flags = {p.flags for p in patterns}
+    if len(flags) != 1 or any(_REFERS_TO_GROUP.search(p.pattern) for p in patterns):
+        return re.compile("")
+    flag = flags.pop()
+    if flag & re.VERBOSE:  # a comment would swallow the patterns joined after it
+        return re.compile("")
+    sources = sorted({p.pattern for p in patterns})  # those that begin alike side by side
+    groups = ["(?:" + "|".join(same) + ")" for _, same in groupby(sources, key=lambda src: src[:2])]
+    try:
+        return re.compile("|".join(groups), flag)
+    except re.error:  # e.g. a global flag inside a pattern, two groups of the same name
+        return re.compile("")
+
+
 class RuleCoder:
     """Codes sentence units with the codebook's bilingual patterns."""
 
     def __init__(self, codebook: Codebook) -> None:
         self.codebook = codebook
         self.codes = [c for c in codebook.codes.values() if c.patterns and c.event_type is None]
+        self._any = union_pattern(self.codes)
 
     def match(self, text: str) -> list[Code]:
         """Codes whose patterns match ``text``, in codebook order."""
+        if not self._any.search(text):
+            return []
         return [c for c in self.codes if any(p.search(text) for p in c.patterns)]

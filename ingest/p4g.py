@@ -14,7 +14,10 @@ import logging
 from collections import defaultdict
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
+
+import numpy as np
 
 from graph import schema
 from graph.errors import InputError
@@ -23,7 +26,7 @@ from graph.store import ChangeSet
 from ingest.codebook import Codebook
 from ingest.coders import NON_STRATEGY, TextCoder, Unit
 from ingest.csvio import read_rows
-from ingest.evidence import RuleCoder, evidence_for, outcome_level
+from ingest.evidence import RuleCoder, evidence_for, outcome_level, union_pattern
 from ingest.records import P4GAnnotatedRow, P4GDialogRow, P4GInfoRow, p4g_started_at, validate
 from ingest.report import IngestReport
 from ingest.text import sentence_units
@@ -162,11 +165,13 @@ def iter_p4g(
     report = data.report
     reps: dict[str, Rep] = {}
     deals: list[Deal] = []
-    for dlg in sorted(data.turns):
+    dialogues = sorted(data.turns)
+    started_at = {dlg: p4g_started_at(dlg) for dlg in dialogues}
+    for dlg in dialogues:
         rep_id = f"p4g:{data.persuader[dlg]}"
         reps.setdefault(rep_id, Rep(id=rep_id, name=f"Persuader {data.persuader[dlg]}", function="sales", source="p4g"))
         donation = data.donation.get(dlg)
-        at = p4g_started_at(dlg)
+        at = started_at[dlg]
         deals.append(
             Deal(id=f"p4g:{dlg}", name=f"Donation ask {dlg}", stage="closed" if donation is not None else "open",
                  outcome=_outcome(donation), value=donation, scenario_id=SCENARIO.id, engaged_at=at, closed_at=at,
@@ -177,9 +182,8 @@ def iter_p4g(
                      [{"src": f"p4g:{data.persuader[d.id.removeprefix('p4g:')]}", "dst": d.id, "role": "persuader"}
                       for d in deals])
     yield change
-    dialogues = sorted(data.turns)
     for i in range(0, len(dialogues), chunk):
-        events, evidence = _code_dialogues(data, dialogues[i : i + chunk], codebook, coder, skill_names)
+        events, evidence = _code_dialogues(data, dialogues[i : i + chunk], started_at, codebook, coder, skill_names)
         yield from event_units(events, _dedupe(evidence))
     return report
 
@@ -189,26 +193,27 @@ def _outcome(donation: float | None) -> str:
 
 
 def _code_dialogues(
-    data: P4GData, dialogues: list[str], codebook: Codebook, coder: TextCoder | None,
-    skill_names: dict[str, tuple[str, str]],
+    data: P4GData, dialogues: list[str], started_at: dict[str, str | None], codebook: Codebook,
+    coder: TextCoder | None, skill_names: dict[str, tuple[str, str]],
 ) -> tuple[list[Event], list[Evidence]]:
     """The persuader turns of ``dialogues`` as events, with their evidence (annotation where a
-    human labelled the dialogue, else rules and the text coder)."""
+    human labelled the dialogue, else rules and the text coder); ``started_at`` holds each
+    dialogue's start time."""
     report = data.report
     events: list[Event] = []
     evidence: list[Evidence] = []
-    rules = RuleCoder(codebook)
-    rule_only = [c for c in rules.codes if c.rule_coded]
+    rule_only = [c for c in RuleCoder(codebook).codes if c.rule_coded]
+    any_rule = union_pattern(rule_only)  # one search skips the units no rule matches (most)
     pending: list[tuple[Event, Unit, tuple[int, int], str]] = []  # for the text coder
     for dlg in dialogues:
         rep_id = f"p4g:{data.persuader[dlg]}"
         outcome = _outcome(data.donation.get(dlg))
-        at = p4g_started_at(dlg)
+        at = started_at[dlg]
         prev_other, prev_own_turn = "", ""
-        gold = data.annotated.get(dlg)
+        gold = _by_turn(data.annotated[dlg]) if dlg in data.annotated else None
         seen_turns: set[int] = set()
-        rows = sorted(data.turns[dlg], key=lambda t: (t[0], t[1]))
-        n_turns = max(t for t, _, _ in rows) + 1
+        rows = sorted(data.turns[dlg], key=itemgetter(0, 1))  # by turn, then role
+        n_turns = rows[-1][0] + 1
         reply: dict[int, str] = {}  # the persuadee's answer in each turn: context the coder was trained with
         for t, role, txt in rows:
             if role == 1:
@@ -226,7 +231,7 @@ def _code_dialogues(
             events.append(ev)
             report.accepted += 1
             if gold is not None:
-                evidence.extend(_gold_evidence(ev, [u for u in gold if u.turn == turn], codebook, outcome, skill_names))
+                evidence.extend(_gold_evidence(ev, gold.get(turn, []), codebook, outcome, skill_names))
                 continue
             spans = sentence_units(text)
             texts = [text[a:b] for a, b in spans]
@@ -237,6 +242,8 @@ def _code_dialogues(
                             next_own_text=texts[i + 1] if i + 1 < len(texts) else "",
                             prev_turn_text=prev_own_turn, dialogue_turns=n_turns, dialogue=dlg)
                 pending.append((ev, unit, span, outcome))
+                if not any_rule.search(unit_text):
+                    continue
                 for code in rule_only:
                     if any(p.search(unit_text) for p in code.patterns):
                         level, why = outcome_level(code, unit_text, outcome)
@@ -244,17 +251,37 @@ def _code_dialogues(
                                                      codebook=codebook, skill_names=skill_names, text=text, span=span))
             prev_own_turn = text
     if coder is not None and pending:
-        proba = coder.predict_proba([p[1] for p in pending])
-        for (ev, unit, span, outcome), row in zip(pending, proba, strict=True):
-            best = int(row.argmax())
-            label = coder.classes_[best]
-            if label == NON_STRATEGY or label not in codebook.codes or row[best] < MIN_TEXT_CONFIDENCE:
-                continue
-            code = codebook.codes[label]
-            level, why = outcome_level(code, unit.text, outcome)
-            evidence.append(evidence_for(ev, code, level=level, confidence=float(row[best]), coder="text",
-                                         codebook=codebook, skill_names=skill_names, text=ev.text, span=span, why=why))
+        evidence.extend(_text_evidence(coder, pending, codebook, skill_names))
     return events, evidence
+
+
+def _by_turn(units: list[AnnotatedUnit]) -> dict[int, list[AnnotatedUnit]]:
+    """Annotated units grouped by turn, each turn's in their order."""
+    out: dict[int, list[AnnotatedUnit]] = {}
+    for u in units:
+        out.setdefault(u.turn, []).append(u)
+    return out
+
+
+def _text_evidence(
+    coder: TextCoder, pending: list[tuple[Event, Unit, tuple[int, int], str]], codebook: Codebook,
+    skill_names: dict[str, tuple[str, str]],
+) -> list[Evidence]:
+    """Evidence of the units the text coder codes: its most probable class per unit, when that
+    class is a code and its probability reaches :data:`MIN_TEXT_CONFIDENCE`."""
+    proba = coder.predict_proba([p[1] for p in pending])
+    best = proba.argmax(axis=1)  # per unit, the first class of highest probability
+    top = proba[np.arange(len(best)), best]
+    out: list[Evidence] = []
+    for (ev, unit, span, outcome), b, p in zip(pending, best.tolist(), top.tolist(), strict=True):
+        label = coder.classes_[b]
+        if label == NON_STRATEGY or label not in codebook.codes or p < MIN_TEXT_CONFIDENCE:
+            continue
+        code = codebook.codes[label]
+        level, why = outcome_level(code, unit.text, outcome)
+        out.append(evidence_for(ev, code, level=level, confidence=p, coder="text", codebook=codebook,
+                                skill_names=skill_names, text=ev.text, span=span, why=why))
+    return out
 
 
 def _dedupe(items: list[Evidence]) -> list[Evidence]:

@@ -8,9 +8,11 @@ here unpickles the units into a bounded queue, so the child works ahead of the w
 yields the units of several producers in the order they arrive.
 
 The child inherits the trained coder and the codebook through the fork (nothing is re-trained
-or pickled on the way in), never touches the store, and only units of work travel back. Where
-``fork`` is unavailable, or with ``CAPMAP_WORKERS=0``, the generators simply run here, one after
-the other: the units, and so the store, are the same.
+or pickled on the way in), never touches the store, and only units of work travel back. What
+it inherits is frozen out of its garbage collections (:func:`gc.freeze`), which would otherwise
+traverse the parent's whole heap again and again. Where ``fork`` is unavailable, or with
+``CAPMAP_WORKERS=0``, the generators simply run here, one after the other: the units, and so
+the store, are the same.
 
 Units of different producers must not depend on each other's order (each source writes its
 own nodes, and implied relationships are kept by the store whichever end arrives first). An
@@ -21,6 +23,7 @@ transaction, so what was written before stays whole and a rerun completes it.
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
@@ -48,6 +51,10 @@ def workers_enabled() -> bool:
 
 
 def _child(send: Connection, make: Callable[[], Generator[Any, None, Any]]) -> None:
+    # What the child inherits (the trained coder, the codebook, every module) outlives it: the
+    # permanent generation keeps the child's garbage collections from scanning it again and
+    # again (and from writing to its pages, which the fork shares with the parent).
+    gc.freeze()
     try:
         gen = make()
         while True:
@@ -84,6 +91,7 @@ class Producer(Generic[T, R]):
         self._proc: Any = None
         self._recv: Connection | None = None
         self._queue = into if into is not None else queue.Queue(QUEUE_UNITS)
+        self._closed = threading.Event()
         if parallel if parallel is not None else workers_enabled():
             ctx = multiprocessing.get_context("fork")
             recv, send = ctx.Pipe(duplex=False)
@@ -104,14 +112,25 @@ class Producer(Generic[T, R]):
             try:
                 kind, payload = recv.recv()
             except (EOFError, OSError):
-                self._queue.put((self, _DIED, None))
+                self._put(_DIED, None)
                 return
             except Exception as e:  # noqa: BLE001 - e.g. a unit that cannot be unpickled
-                self._queue.put((self, _ERROR, e))
+                self._put(_ERROR, e)
                 return
-            self._queue.put((self, kind, payload))
-            if kind != _ITEM:
+            if not self._put(kind, payload) or kind != _ITEM:
                 return
+
+    def _put(self, kind: str, payload: Any) -> bool:
+        """Queue a message for the consumer, waiting while the queue is full; False (the message
+        dropped) once the producer is closed: nobody will take it, and the reader must not wait
+        forever with the units it holds (a consumer that stopped early, e.g. on a failed write)."""
+        while not self._closed.is_set():
+            try:
+                self._queue.put((self, kind, payload), timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def _died(self) -> CapmapError:
         if self._proc is not None:
@@ -152,7 +171,8 @@ class Producer(Generic[T, R]):
         self.close()
 
     def close(self) -> None:
-        """Stop the child (if still running) and release the pipe."""
+        """Stop the child (if still running) and its reader thread, and release the pipe."""
+        self._closed.set()
         if self._proc is not None:
             if self._proc.is_alive():
                 self._proc.terminate()

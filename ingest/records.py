@@ -2,32 +2,40 @@
 
 ``validate(model, record, path)`` returns the parsed record or an :class:`InputError` naming
 the file, line and field, so a loader can report the record and keep going.
+
+The PersuasionForGood rows, tens of thousands per import, are frozen pydantic dataclasses
+rather than models: they validate the same way (same rules, same errors) and faster, as no
+model instance is built.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from graph.errors import InputError
 from ingest.csvio import Record
 
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M")
+
+# inf and nan are refused in every number: "1e400" is a typo, not a deal value
+_ROW_CONFIG = ConfigDict(str_strip_whitespace=True, extra="ignore", allow_inf_nan=False)
 
 
 class _Row(BaseModel):
-    # inf and nan are refused in every number: "1e400" is a typo, not a deal value
-    model_config = ConfigDict(str_strip_whitespace=True, extra="ignore", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(**_ROW_CONFIG, frozen=True)
 
 
 def _blank_to_none(v: object) -> object:
     return None if isinstance(v, str) and v.strip() in ("", "n/a", "NA") else v
 
 
-class P4GInfoRow(_Row):
+@pydantic_dataclass(frozen=True, kw_only=True, config=_ROW_CONFIG)
+class P4GInfoRow:
     B2: str = Field(min_length=1, description="dialogue id")
     B3: str = Field(min_length=1, description="participant id")
     B4: int = Field(ge=0, le=1, description="role: 0 persuader, 1 persuadee")
@@ -36,13 +44,15 @@ class P4GInfoRow(_Row):
     _b6 = field_validator("B6", mode="before")(_blank_to_none)
 
 
-class P4GDialogRow(_Row):
+@pydantic_dataclass(frozen=True, kw_only=True, config=_ROW_CONFIG)
+class P4GDialogRow:
     B2: str = Field(min_length=1)
     B4: int = Field(ge=0, le=1)
     Turn: int = Field(ge=0)
     Unit: str
 
 
+@pydantic_dataclass(frozen=True, kw_only=True, config=_ROW_CONFIG)
 class P4GAnnotatedRow(P4GDialogRow):
     er_label_1: str = ""
 
@@ -118,12 +128,19 @@ class CrmPipelineRow(_Row):
         return v
 
 
+_ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}  # built once per record type
+
+
 def validate(model: type[M], rec: Record, path: str) -> M | InputError:
-    """Parse ``rec`` with ``model``; on failure an :class:`InputError` for its first bad field."""
+    """Parse ``rec`` with ``model`` (a model or a pydantic dataclass); on failure an
+    :class:`InputError` for its first bad field."""
     if rec.error is not None:
         return rec.error
+    adapter = _ADAPTERS.get(model)
+    if adapter is None:
+        adapter = _ADAPTERS[model] = TypeAdapter(model)
     try:
-        return model.model_validate(rec.row)
+        return adapter.validate_python(rec.row)  # type: ignore[no-any-return]
     except ValidationError as e:
         first = e.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else None

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
-# A sentence ends at . ! ? (followed by space or end) or at a CJK full stop / mark.
-_SPLIT = re.compile(r"(?<=[.!?])\s+(?=\S)|(?<=[。！？；])")
+# A sentence ends at . ! ? (followed by space or end) or at a CJK full stop / mark. A match is
+# the mark that ends a sentence and the space after it (the space belongs to no sentence).
+_SPLIT = re.compile(r"[.!?]\s+(?=\S)|[。！？；]")
 
 
 def is_chinese(text: str) -> bool:
@@ -24,21 +25,18 @@ def sentence_units(text: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     start = 0
     for m in _SPLIT.finditer(text):
-        end = m.start()
-        if text[start:end].strip():
-            spans.append(_strip(text, start, end))
+        _add_stripped(spans, text, start, m.start() + 1)
         start = m.end()
-    if text[start:].strip():
-        spans.append(_strip(text, start, len(text)))
+    _add_stripped(spans, text, start, len(text))
     return spans
 
 
-def _strip(text: str, a: int, b: int) -> tuple[int, int]:
-    while a < b and text[a].isspace():
-        a += 1
-    while b > a and text[b - 1].isspace():
-        b -= 1
-    return a, b
+def _add_stripped(spans: list[tuple[int, int]], text: str, a: int, b: int) -> None:
+    """Append the span of ``text[a:b]`` without its surrounding whitespace, unless it is blank."""
+    piece = text[a:b].lstrip()
+    if piece:
+        a = b - len(piece)
+        spans.append((a, a + len(piece.rstrip())))
 
 
 def snippet(text: str, limit: int = 80) -> str:
