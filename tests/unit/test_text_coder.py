@@ -147,6 +147,19 @@ def test_a_batch_codes_each_unit_as_if_alone(fitted: tuple[TextCoder, list[Unit]
     assert coder.predict_proba([]).shape == (0, 2)
 
 
+def test_probabilities_do_not_depend_on_the_batch_order(fitted: tuple[TextCoder, list[Unit], list[str]]) -> None:
+    """Units of one dialogue coded together, in any order, get the same probabilities each."""
+    coder, units, _ = fitted
+    dialogue = [Unit(t, prev_text="ok", turn=i // 2, index_in_turn=i % 2, dialogue_turns=6, dialogue="d1")
+                for i, t in enumerate([*ASK_EN[:3], *CRED_ZH[:3]])]
+    batch = [*dialogue, *units[:4], Unit("please donate"), Unit("")]
+    order = list(range(len(batch)))
+    random.Random(5).shuffle(order)
+    reference = coder.predict_proba(batch)
+    shuffled = coder.predict_proba([batch[i] for i in order])
+    assert shuffled == pytest.approx(reference[order], abs=1e-12)
+
+
 @pytest.mark.parametrize(("analyzer", "ngram_range"), [("word", (1, 2)), ("word", (1, 1)), ("char_wb", (2, 5))])
 def test_fast_tfidf_equals_scikit_learn(analyzer: str, ngram_range: tuple[int, int]) -> None:
     from sklearn.feature_extraction.text import TfidfVectorizer
