@@ -46,7 +46,7 @@ from ingest.codebook import Codebook, load_codebook
 from ingest.coders import TextCoder, Unit
 from ingest.crm import iter_crm
 from ingest.onet import load_onet
-from ingest.p4g import AnnotatedUnit, coder_label, iter_p4g, read_annotated
+from ingest.p4g import AnnotatedUnit, coder_label, iter_p4g, read_annotated, read_p4g
 from ingest.report import IngestReport
 from ingest.units import apply_all
 from ingest.xapi import load_xapi
@@ -130,20 +130,39 @@ def ingest_sources(
     out: dict[str, dict[str, object]] = {}
     p4g_dir = p4g_dir or seeds / "persuasionforgood"
     crm = crm_dir or (data_dir / "crm_sales_opportunities" if data_dir else None)
-    makers: list[tuple[str, Any]] = [("p4g", partial(iter_p4g, p4g_dir, codebook, coder, names))]
+    # Each source is read and coded in worker processes while this one writes the units as they
+    # come (ingest.parallel); the workers also encode the units for the store (checking every
+    # row), which leaves this process little more than the writes. Sources write disjoint nodes
+    # and implied relationships don't depend on arrival order, so the order of units doesn't
+    # matter. The CRM export starts first; PersuasionForGood, most of the coding, is read here
+    # meanwhile and coded in one shard of its dialogues per worker (the shards inherit what was
+    # read).
+    producers: list[parallel.Producer[Any, Any]] = []
     if crm is not None and (crm / "sales_pipeline.csv").is_file():
-        makers.append(("crm", partial(iter_crm, crm, codebook, names)))
+        producers += parallel.start([("crm", parallel.mapped(partial(iter_crm, crm, codebook, names), store.prepare))])
     else:
         log.warning("no CRM data folder (crm_sales_opportunities/) found; CRM deals are skipped")
-    # each source is read and coded in a child process while this one writes the units as they
-    # come (ingest.parallel); the sources write disjoint nodes, so their order does not matter
-    # the workers also encode the units for the store (checking every row), which leaves this
-    # process little more than the writes
-    producers = parallel.start([(name, parallel.mapped(make, store.prepare)) for name, make in makers])
-    apply_all(store, parallel.interleave(producers))
-    for (name, _), p in zip(makers, producers, strict=True):
+    p4g: list[parallel.Producer[Any, Any]] = []
+    try:
+        shards = max(1, parallel.worker_count())
+        data = read_p4g(p4g_dir) if shards > 1 else None
+        p4g = parallel.start(
+            [(f"p4g-{k}", parallel.mapped(partial(iter_p4g, p4g_dir, codebook, coder, names, data=data,
+                                                  shard=(k, shards)), store.prepare)) for k in range(shards)],
+            joining=producers,
+        )
+        apply_all(store, parallel.interleave(p4g + producers))
+    finally:  # e.g. unreadable files: stop the workers already started
+        for p in p4g + producers:
+            p.close()
+    report = IngestReport("p4g")
+    for p in p4g:
         assert isinstance(p.result, IngestReport)
-        out[name] = p.result.summary()
+        report.merge(p.result)
+    out["p4g"] = report.summary()
+    for p in producers:
+        assert isinstance(p.result, IngestReport)
+        out[p.name] = p.result.summary()
     paths = xapi_paths if xapi_paths is not None else sorted((seeds / "xapi").glob("*.json"))
     if paths:
         units, rep = load_xapi(paths, codebook, names, store=store)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Generator, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from operator import itemgetter
 from pathlib import Path
 
@@ -157,16 +157,43 @@ def iter_p4g(
     coder: TextCoder | None,
     skill_names: dict[str, tuple[str, str]],
     chunk: int = DIALOGUES_PER_CHUNK,
+    *,
+    data: P4GData | None = None,
+    shard: tuple[int, int] = (0, 1),
 ) -> Generator[ChangeSet, None, IngestReport]:
     """Yield the units that load PersuasionForGood as they are coded: first the reps, deals and
     their edges, then events with their evidence, ``chunk`` dialogues at a time (coding is per
-    sentence, so the chunking changes nothing in what is written). Returns the report."""
-    data = read_p4g(Path(data_dir))
+    sentence, so the chunking changes nothing in what is written). Returns the report.
+
+    ``data`` is the files as :func:`read_p4g` read them (read here if not given). Shard ``(k,
+    n)`` yields only every n-th chunk of dialogues from the k-th, and shard 0 alone the reps and
+    deals, so n shards, e.g. in n worker processes, yield between them the units of one whole
+    import. Shard 0's report carries the files' rejected records; the others' report only what
+    they coded (:meth:`IngestReport.merge` adds them up).
+    """
+    k, n = shard
+    if not 0 <= k < n:
+        raise ValueError(f"shard {shard!r}: want (k, n) with 0 <= k < n")
+    if data is None:
+        data = read_p4g(Path(data_dir))
+    else:  # a report of its own (the files' rejects counted once, by shard 0): ``data`` is shared
+        data = replace(data, report=IngestReport(data.report.source).merge(data.report) if k == 0
+                       else IngestReport(data.report.source))
     report = data.report
-    reps: dict[str, Rep] = {}
-    deals: list[Deal] = []
     dialogues = sorted(data.turns)
     started_at = {dlg: p4g_started_at(dlg) for dlg in dialogues}
+    if k == 0:
+        yield _reps_and_deals(data, dialogues, started_at)
+    for i in range(k * chunk, len(dialogues), n * chunk):
+        events, evidence = _code_dialogues(data, dialogues[i : i + chunk], started_at, codebook, coder, skill_names)
+        yield from event_units(events, _dedupe(evidence))
+    return report
+
+
+def _reps_and_deals(data: P4GData, dialogues: list[str], started_at: dict[str, str | None]) -> ChangeSet:
+    """The unit of the persuaders, the dialogues as deals, and who worked on which."""
+    reps: dict[str, Rep] = {}
+    deals: list[Deal] = []
     for dlg in dialogues:
         rep_id = f"p4g:{data.persuader[dlg]}"
         reps.setdefault(rep_id, Rep(id=rep_id, name=f"Persuader {data.persuader[dlg]}", function="sales", source="p4g"))
@@ -181,11 +208,7 @@ def iter_p4g(
     change.add_edges(schema.WORKED_ON, schema.REP, schema.DEAL,
                      [{"src": f"p4g:{data.persuader[d.id.removeprefix('p4g:')]}", "dst": d.id, "role": "persuader"}
                       for d in deals])
-    yield change
-    for i in range(0, len(dialogues), chunk):
-        events, evidence = _code_dialogues(data, dialogues[i : i + chunk], started_at, codebook, coder, skill_names)
-        yield from event_units(events, _dedupe(evidence))
-    return report
+    return change
 
 
 def _outcome(donation: float | None) -> str:

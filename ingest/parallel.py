@@ -45,9 +45,32 @@ QUEUE_UNITS = 32
 _ITEM, _DONE, _ERROR, _DIED = "item", "done", "error", "died"
 
 
+# Workers run at a lower priority than the process writing their units: whenever the writer has
+# a unit to write it gets a core, so it keeps up with the workers instead of being left a backlog
+# to write alone, on one core, after they finish; and while it waits they have every core.
+WORKER_NICENESS = 5
+
+
+def worker_count() -> int:
+    """How many worker processes an import may keep busy: ``CAPMAP_WORKERS`` if set (``0``: none,
+    everything in this process), else the CPUs this process may run on; 0 without ``fork``."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 0
+    setting = os.environ.get("CAPMAP_WORKERS", "").strip()
+    if setting:
+        try:
+            n = int(setting)
+        except ValueError:
+            raise CapmapError(f"CAPMAP_WORKERS={setting!r}: want a whole number of worker processes (0: none)") from None
+        if n < 0:
+            raise CapmapError(f"CAPMAP_WORKERS={setting!r}: want a whole number of worker processes (0: none)")
+        return n
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def workers_enabled() -> bool:
     """Whether producers run in child processes (``CAPMAP_WORKERS=0`` turns it off)."""
-    return os.environ.get("CAPMAP_WORKERS", "1") != "0" and "fork" in multiprocessing.get_all_start_methods()
+    return worker_count() > 0
 
 
 def _child(send: Connection, make: Callable[[], Generator[Any, None, Any]]) -> None:
@@ -55,6 +78,7 @@ def _child(send: Connection, make: Callable[[], Generator[Any, None, Any]]) -> N
     # permanent generation keeps the child's garbage collections from scanning it again and
     # again (and from writing to its pages, which the fork shares with the parent).
     gc.freeze()
+    os.nice(WORKER_NICENESS)
     try:
         gen = make()
         while True:
@@ -199,10 +223,14 @@ def mapped(make: Callable[[], Generator[T, None, R]], fn: Callable[[T], T]) -> C
     return gen
 
 
-def start(makers: Sequence[tuple[str, Callable[[], Generator[Any, None, Any]]]]) -> list[Producer[Any, Any]]:
+def start(
+    makers: Sequence[tuple[str, Callable[[], Generator[Any, None, Any]]]],
+    joining: Sequence[Producer[Any, Any]] = (),
+) -> list[Producer[Any, Any]]:
     """Producers for ``makers`` (name, generator factory) sharing one bounded queue, for
-    :func:`interleave`; their children start at once."""
-    shared: queue.Queue[tuple[Producer[Any, Any], str, Any]] = queue.Queue(QUEUE_UNITS)
+    :func:`interleave`; their children start at once. With ``joining`` (producers started
+    before), the new ones share those producers' queue, so all of them can be interleaved."""
+    shared: queue.Queue[tuple[Producer[Any, Any], str, Any]] = joining[0]._queue if joining else queue.Queue(QUEUE_UNITS)
     return [Producer(name, make, into=shared) for name, make in makers]
 
 

@@ -18,7 +18,8 @@ from graph.sqlite_store import SqliteStore
 from ingest.crm import load_crm
 from ingest.csvio import read_rows
 from ingest.onet import load_onet
-from ingest.p4g import load_p4g
+from ingest.p4g import iter_p4g, load_p4g, read_p4g
+from ingest.report import IngestReport
 from ingest.units import apply_all, merged
 from ingest.xapi import load_xapi
 
@@ -69,6 +70,40 @@ def test_p4g_bad_rows_named_rest_kept(tmp_path: Path, reference) -> None:  # typ
     assert report.accepted > 50
     assert len(change.nodes[schema.DEAL]) == 10
 
+
+
+def _content(units) -> tuple[dict[str, list[str]], list[tuple[str, str, str]]]:  # type: ignore[no-untyped-def]
+    """What units write, whatever their order: each label's rows and every edge row, sorted."""
+    change = merged(units)
+    nodes = {label: sorted(json.dumps(r, sort_keys=True) for r in rows) for label, rows in change.nodes.items()}
+    edges = sorted((b.rel_type, json.dumps(r, sort_keys=True), b.src_label) for b in change.edges for r in b.rows)
+    return nodes, edges
+
+
+def test_p4g_shards_yield_one_whole_import_between_them(tmp_path: Path, reference) -> None:  # type: ignore[no-untyped-def]
+    """n shards of the dialogues (as n workers code them) write between them exactly what one
+    pass writes, and their reports add up to its report, the files' rejects counted once."""
+    cb, names, coder = reference
+    d = make_p4g_slice(tmp_path / "p4g", n_annotated=6, n_other=9)
+    edit_csv(d / "full_dialog.csv", 4, "Turn", "two")
+    whole, report = load_p4g(d, cb, coder, names)
+    data = read_p4g(d)
+    for n in (2, 3):
+        units, total = [], IngestReport("p4g")
+        for k in range(n):
+            stream = iter_p4g(d, cb, coder, names, chunk=2, data=data, shard=(k, n))
+            while True:
+                try:
+                    units.append(next(stream))
+                except StopIteration as done:
+                    total.merge(done.value)
+                    break
+        assert _content(units) == _content(whole)
+        assert total.summary() == report.summary()
+        assert [(e.line, e.field) for e in total.rejects] == [(4, "Turn")]
+    assert report.accepted > 100 and len(merged(whole).nodes[schema.DEAL]) == 15
+    with pytest.raises(ValueError, match="shard"):
+        next(iter_p4g(d, cb, coder, names, shard=(2, 2)))
 
 def test_onet_bad_rows_named_rest_kept(tmp_path: Path) -> None:
     d = tmp_path / "onet"
@@ -147,13 +182,14 @@ def test_importing_twice_changes_nothing(store, slice_dirs) -> None:  # type: ig
 
 
 def test_workers_or_not_the_store_is_the_same(tmp_path: Path, slice_dirs, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """Sources coded in child processes, their units written as they arrive, give the same
-    store, row for row, as the sources loaded one after the other in this process."""
+    """Sources coded in child processes (PersuasionForGood in one, two or three shards), their
+    units written as they arrive, give the same store, row for row, and the same report as the
+    sources loaded one after the other in this process."""
     import sqlite3
 
     seeds, data = slice_dirs["seeds"], slice_dirs["data"]
     dumps, summaries = [], []
-    for workers in ("1", "0"):
+    for workers in ("0", "1", "2", "3"):
         monkeypatch.setenv("CAPMAP_WORKERS", workers)
         st = SqliteStore(tmp_path / f"w{workers}.sqlite")
         jobs.load_reference(st, seeds)
@@ -163,8 +199,8 @@ def test_workers_or_not_the_store_is_the_same(tmp_path: Path, slice_dirs, monkey
         with sqlite3.connect(tmp_path / f"w{workers}.sqlite") as con:
             dumps.append((con.execute("SELECT label, id, props FROM nodes ORDER BY label, id").fetchall(),
                           con.execute("SELECT type, src, dst, key, props FROM edges ORDER BY 1, 2, 3, 4").fetchall()))
-    assert summaries[0] == summaries[1] and summaries[0]["p4g"]["accepted"] > 500
-    assert dumps[0] == dumps[1] and len(dumps[0][0]) > 1000
+    assert all(s == summaries[0] for s in summaries) and summaries[0]["p4g"]["accepted"] > 500
+    assert all(d == dumps[0] for d in dumps) and len(dumps[0][0]) > 1000
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "crm_sales_opportunities").is_dir(), reason="CRM data folder not present")

@@ -67,6 +67,34 @@ def test_workers_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not p.in_child and list(parallel.interleave([p])) == [0, 1, 2] and p.result == "made 3"
 
 
+
+@pytest.mark.parametrize(("setting", "count"), [("0", 0), ("1", 1), ("3", 3), (" 2 ", 2)])
+def test_worker_count_follows_the_setting(monkeypatch: pytest.MonkeyPatch, setting: str, count: int) -> None:
+    monkeypatch.setenv("CAPMAP_WORKERS", setting)
+    assert parallel.worker_count() == count and parallel.workers_enabled() is (count > 0)
+
+
+def test_worker_count_defaults_to_the_usable_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CAPMAP_WORKERS", raising=False)
+    assert parallel.worker_count() == len(os.sched_getaffinity(0)) >= 1
+
+
+@pytest.mark.parametrize("setting", ["-1", "two", "1.5"])
+def test_a_bad_worker_count_is_named(monkeypatch: pytest.MonkeyPatch, setting: str) -> None:
+    monkeypatch.setenv("CAPMAP_WORKERS", setting)
+    with pytest.raises(CapmapError, match=f"CAPMAP_WORKERS={setting!r}"):
+        parallel.worker_count()
+
+
+def niceness() -> Generator[int, None, None]:
+    yield os.nice(0)
+
+
+def test_workers_run_below_the_writer_priority() -> None:
+    """The writer (this process) is scheduled before the workers, so it keeps up with them."""
+    with parallel.Producer("nice", niceness, parallel=True) as p:
+        assert p.in_child and list(p) == [min(os.nice(0) + parallel.WORKER_NICENESS, 19)]
+
 def test_capmap_errors_cross_the_process_boundary_whole() -> None:
     import pickle
 
