@@ -113,6 +113,23 @@ def test_writing_an_end_again_keeps_one_relationship_each(store) -> None:  # typ
         ("e2", {"code": "ask"})]
 
 
+
+def test_a_node_that_comes_to_name_an_end_gets_one_relationship(store) -> None:  # type: ignore[no-untyped-def]
+    """A node that named no end before a write has no relationship (Neo4j creates it without a
+    search); one that named it keeps or moves its one relationship, its properties following."""
+    store.apply(graph())
+    store.apply(ChangeSet().add_rows(schema.EVIDENCE, [{"id": "x3", "event_id": "e2", "code": "ask"}]))
+    assert ends(store, schema.EVIDENCES) == [("e1", "s1", "x1"), ("e1", "s2", "x2")]
+    for _ in range(2):  # e2 comes to name d1, x3 a skill: made once, then kept
+        store.apply(ChangeSet().add_rows(schema.EVENT, [{"id": "e2", "deal_id": "d1"}])
+                    .add_rows(schema.EVIDENCE, [{"id": "x3", "skill_id": "s2", "level": 1}]))
+        assert ends(store, schema.ABOUT) == [("e1", "d1", ""), ("e2", "d1", "")]
+        assert ends(store, schema.EVIDENCES) == [("e1", "s1", "x1"), ("e1", "s2", "x2"), ("e2", "s2", "x3")]
+    store.apply(ChangeSet().add_rows(schema.EVIDENCE, [{"id": "x3", "event_id": "e2", "skill_id": "s2", "level": 4}]))
+    assert [(e.key, e.props) for e in store.list_edges(schema.EVIDENCES, src="e2")] == [
+        ("x3", {"code": "ask", "level": 4})]
+    assert (store.count_edges(schema.ABOUT), store.count_edges(schema.EVIDENCES)) == (2, 3)
+
 def test_a_prepared_change_keeps_them_too(store) -> None:  # type: ignore[no-untyped-def]
     """``prepare`` runs in an import's worker process: its result crosses a pipe (pickled)."""
     import pickle
