@@ -171,16 +171,19 @@ def merge_nodes(node_label: str, keys: Sequence[str], more: bool = False) -> str
         # after it): a node just created, or whose ends did not move, costs no lookup
         q += (f" CALL ({scope}) {{ UNWIND CASE WHEN {known} AND NOT coalesce({same}, false) THEN [1] ELSE [] END"
               f" AS moved {_match_implied(imp, old)} DELETE r }}")
+
+    def value(k: str) -> str:
+        return "row[0]" if k == "id" else at.get(k) or f"n.{prop(k)}"
+
     for imp in owned:
-        value: Callable[[str], str] = lambda k: "row[0]" if k == "id" else at.get(k) or f"n.{prop(k)}"  # noqa: E731
-        named = [old[p] for p in (imp.src, imp.dst) if p in old]
-        if not named:
+        before = [old[p] for p in (imp.src, imp.dst) if p in old]  # the ends named before the write
+        if not before:
             q += f" CALL (n, row) {{ {_link(imp, 'n', value, {})} }}"
             continue
         # A relationship exists only while its owner names both ends: where the node named no
         # end before this write (just created, mostly) there is none, and CREATE makes it
         # without MERGE's search of the ends' relationships; elsewhere MERGE finds or makes it.
-        fresh = " OR ".join(f"{v} IS NULL" for v in named)
+        fresh = " OR ".join(f"{v} IS NULL" for v in before)
         for test, create in ((fresh, True), (f"NOT ({fresh})", False)):
             q += (f" CALL ({scope}) {{ UNWIND CASE WHEN {test} THEN [1] ELSE [] END AS"
                   f" {'fresh' if create else 'kept'} {_link(imp, 'n', value, {}, create=create)} }}")
