@@ -25,7 +25,7 @@ import orjson
 from graph import schema
 from graph.errors import StoreError
 from graph.store import ChangeSet, Edge, Row, explicit_rel
-from graph.values import edge_row, node_props
+from graph.values import edge_row, node_props, plain_nulls
 
 log = logging.getLogger(__name__)
 
@@ -341,24 +341,58 @@ class SqliteStore:
 
     @staticmethod
     def _node_params(label: str, rows: Sequence[Row]) -> list[tuple[Any, ...]]:
-        """The :func:`_upsert_node` parameters of ``label``'s ``rows``."""
+        """The :func:`_upsert_node` parameters of ``label``'s ``rows``.
+
+        A row with a string id and plain values only (:func:`graph.values.plain_nulls`: nothing
+        to convert, no list for a column) takes the inlined fast path; any other goes through
+        :func:`graph.values.node_props`, which converts its values or raises naming the row.
+        Both give the same parameters."""
         cols = schema.INDEXED_PROPS.get(label, ())
-        out = []
+        out: list[tuple[Any, ...]] = []
+        append = out.append
+        dumps = orjson.dumps
         for row in rows:
+            node_id = row.get("id")
+            if type(node_id) is str and node_id:
+                props = dict(row)
+                del props["id"]
+                nulls = plain_nulls(props.values())
+                if nulls is not None:
+                    try:
+                        full = dumps(props, option=_OPTS).decode()
+                    except TypeError:  # a string orjson refuses (a lone surrogate): the same error
+                        _dumps_both(props)
+                        raise
+                    if nulls:
+                        nonull = dumps({k: v for k, v in props.items() if v is not None}, option=_OPTS).decode()
+                        append((label, node_id, full, nonull, *map(props.get, cols)))
+                    else:
+                        append((label, node_id, full, full, *map(props.get, cols)))
+                    continue
             node_id, props = node_props(label, row)
             columns = tuple(map(props.get, cols))
             if list in map(type, columns):
                 columns = tuple(map(_column_value, columns))
-            out.append((label, node_id, *_dumps_both(props), *columns))
+            append((label, node_id, *_dumps_both(props), *columns))
         return out
 
     @staticmethod
     def _edge_params(rel: str, src_label: str, dst_label: str, rows: Sequence[Row]) -> list[tuple[str, ...]]:
-        """The ``_UPSERT_EDGE`` parameters of a batch of ``rel`` edge ``rows``."""
+        """The ``_UPSERT_EDGE`` parameters of a batch of ``rel`` edge ``rows`` (a row with string
+        ends and key and plain values takes a fast path, as in :meth:`_node_params`)."""
         out: list[tuple[str, ...]] = []
+        append = out.append
         for row in rows:
+            src, dst, key = row.get("src"), row.get("dst"), row.get("key", "")
+            if type(src) is str and type(dst) is str and type(key) is str:
+                props = dict(row)
+                del props["src"], props["dst"]
+                props.pop("key", None)
+                if plain_nulls(props.values()) is not None:
+                    append((rel, src, dst, key, src_label, dst_label, *_dumps_both(props)))
+                    continue
             r = edge_row(rel, row)
-            out.append((rel, r["src"], r["dst"], r["key"], src_label, dst_label, *_dumps_both(r["props"])))
+            append((rel, r["src"], r["dst"], r["key"], src_label, dst_label, *_dumps_both(r["props"])))
         return out
 
     # -- reads --------------------------------------------------------------------------------

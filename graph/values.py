@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -19,7 +19,8 @@ from graph.errors import StoreError
 
 _INT64 = (-(2**63), 2**63 - 1)
 INT64_MAX = _INT64[1]
-_PLAIN = frozenset({str, bool, type(None)})
+_NONE = type(None)
+_PLAIN = frozenset({str, bool, _NONE})
 
 
 def to_property(value: Any, where: str) -> Any:
@@ -69,6 +70,28 @@ def _to_list(values: Sequence[Any], where: str) -> list[Any]:
     )
 
 
+def plain_nulls(values: Iterable[Any]) -> bool | None:
+    """``None`` unless every one of ``values`` is plain, that is a string, boolean, null, finite
+    float or 64-bit integer (exact types, no subclasses), which :func:`to_property` returns
+    unchanged; else whether a null is among them. One pass: the hot path of every row written.
+
+    >>> plain_nulls(["a", 1, 2.5, True]), plain_nulls(["a", None]), plain_nulls([float("nan")])
+    (False, True, None)
+    """
+    nulls = False
+    lo, hi = _INT64
+    isfinite = math.isfinite
+    for v in values:
+        t = type(v)
+        if t is str or t is bool:
+            continue
+        if t is _NONE:
+            nulls = True
+        elif not ((t is float and isfinite(v)) or (t is int and lo <= v <= hi)):
+            return None
+    return nulls
+
+
 def props_of(row: Mapping[str, Any], skip: tuple[str, ...], where: str | Callable[[], str]) -> dict[str, Any]:
     """A fresh dict of ``row``'s properties but ``skip``, each converted by :func:`to_property`.
 
@@ -78,6 +101,8 @@ def props_of(row: Mapping[str, Any], skip: tuple[str, ...], where: str | Callabl
     out = dict(row)
     for k in skip:
         out.pop(k, None)
+    if plain_nulls(out.values()) is not None:  # the common case: nothing to convert
+        return out
     lo, hi = _INT64
     isfinite = math.isfinite
     for k, v in out.items():
