@@ -18,6 +18,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import chain, repeat
+from operator import attrgetter, not_
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -60,15 +62,24 @@ _TOKEN = r"[\u3400-\u9fff]|[^\W\u3400-\u9fff]{2,}"
 _WORDS = re.compile(_TOKEN)
 _DIGIT = re.compile(r"\d")
 _MONEY = re.compile("[$¥￥€£元]")
+# Strings are tokenised together, joined by a separator holding a token (two runic letters)
+# that no string holds: the tokens between two separators are one string's. In text without
+# CJK ideographs, _TOKEN's words are runs of two or more word characters.
+_SENTINEL = "\u16a0\u16a0"
+_SEPARATOR = f" {_SENTINEL} "
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_WORDS_NOT_CJK = re.compile(r"\w{2,}")
 _CONTEXT_FIELDS = ("prev_text", "next_text", "prev_own_text", "next_own_text", "prev_turn_text")
 _MAX_TURN = 12
+_NUMBERS = attrgetter("turn", "index_in_turn", "dialogue_turns")
+_NEXT_OWN = attrgetter("next_own_text")
 _TEXT_BLOCKS = 2  # the unit's own text: word n-grams, character n-grams
 
 
 def _distinct(docs: Sequence[str]) -> tuple[list[str], np.ndarray]:
     """The distinct strings of ``docs`` in order of first appearance, and each doc's index among them."""
-    index: dict[str, int] = {}
-    inverse = np.fromiter((index.setdefault(d, len(index)) for d in docs), dtype=np.int64, count=len(docs))
+    index = {d: i for i, d in enumerate(dict.fromkeys(docs))}
+    inverse = np.fromiter(map(index.__getitem__, docs), dtype=np.int64, count=len(docs))
     return list(index), inverse
 
 
@@ -78,6 +89,76 @@ def _char_wb(word: str, lo: int, hi: int) -> list[str]:
     if len(w) < lo:  # a word shorter than the shortest n-gram counts once, whole
         return [w]
     return [w[i : i + n] for n in range(lo, min(hi, len(w)) + 1) for i in range(len(w) - n + 1)]
+
+
+def _code_points(text: str) -> np.ndarray:
+    """The code points of ``text`` (a lone surrogate included), one per character."""
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
+class _GramCodes:
+    """A ``char_wb`` vocabulary as integer codes, to find the known n-grams of many words at
+    once with array operations: a character is its rank in the vocabulary's alphabet (0 for a
+    character no n-gram has), an n-gram the ranks of its characters side by side in ``bits``
+    bits each. A code never stands for two n-grams (ranks start at 1, so lengths differ too).
+
+    Where the vocabulary holds the prefix of each of its n-grams longer than ``lo`` (as one
+    learnt with a minimum document frequency does: a prefix is in every document its n-gram
+    is), an n-gram is looked up only when its prefix was found."""
+
+    def __init__(self, vocabulary: dict[str, int], bits: int, alphabet: np.ndarray, lo: int) -> None:
+        self.bits = bits
+        self.rank = np.zeros(int(alphabet[-1]) + 2, dtype=np.int32)  # by code point; the last: any other
+        self.rank[alphabet] = np.arange(1, len(alphabet) + 1)
+        self.prefix_closed = all(g[:-1] in vocabulary for g in vocabulary if len(g) > lo)
+        rank = {chr(c): i + 1 for i, c in enumerate(alphabet.tolist())}
+        codes = {}
+        for gram, col in vocabulary.items():
+            code = 0
+            for ch in gram:
+                code = (code << bits) | rank[ch]
+            codes[code] = col
+        self.keys = np.array(sorted(codes), dtype=np.int64)
+        self.cols = np.array([codes[k] for k in self.keys.tolist()], dtype=np.int64)
+
+    @staticmethod
+    def build(vocabulary: dict[str, int], lo: int, hi: int) -> _GramCodes | None:
+        """The codes of ``vocabulary`` (n-grams of ``lo`` to ``hi`` characters), or None when they
+        would not fit in 63 bits (a very large alphabet) or there is no n-gram."""
+        alphabet = np.array(sorted({ord(ch) for gram in vocabulary for ch in gram}), dtype=np.int64)
+        bits = max(1, len(alphabet).bit_length())
+        if not len(alphabet) or bits * hi > 63 or any(not lo <= len(g) <= hi for g in vocabulary):
+            return None
+        return _GramCodes(vocabulary, bits, alphabet, lo)
+
+    def table(self, words: list[str], lo: int, hi: int, n_cols: int) -> sp.csr_matrix:
+        """Word × n-gram counts of ``words`` in the vocabulary: :meth:`_Tfidf._char_table`'s
+        matrix, element for element (it has no word shorter than ``lo - 2`` characters)."""
+        padded = [f" {w} " for w in words]
+        lengths = np.fromiter(map(len, padded), dtype=np.int64, count=len(padded))
+        cp = _code_points("".join(padded)).astype(np.int64)
+        rank = self.rank[np.minimum(cp, len(self.rank) - 1)].astype(np.int64)
+        room = np.repeat(np.cumsum(lengths), lengths) - np.arange(len(cp))  # characters left in the word
+        word = np.repeat(np.arange(len(words)), lengths)
+        rows, cols = [], []
+        code, known = rank, rank > 0  # the n-grams starting at each position, n = 1 first
+        for n in range(1, hi + 1):
+            if n > 1:
+                code = (code[:-1] << self.bits) | rank[n - 1 :]
+                known = known[:-1] & (rank[n - 1 :] > 0)
+            if n < lo:
+                continue
+            ok = np.flatnonzero(known & (room[: len(code)] >= n))
+            found = np.minimum(np.searchsorted(self.keys, code[ok]), len(self.keys) - 1)
+            hit = self.keys[found] == code[ok]
+            at = ok[hit]
+            rows.append(word[at])
+            cols.append(self.cols[found[hit]])
+            if self.prefix_closed:  # only the n-grams found can begin a longer one that is known
+                known = np.zeros(len(known), dtype=bool)
+                known[at] = True
+        r, c = np.concatenate(rows), np.concatenate(cols)
+        return sp.csr_matrix((np.ones(len(r)), (r, c)), shape=(len(words), n_cols))
 
 
 class _Tfidf:
@@ -90,11 +171,15 @@ class _Tfidf:
         self.analyzer = analyzer
         self.ngram_range = ngram_range
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}  # caches are rebuilt
+
     def _pieces(self, doc: str) -> list[str]:
         return doc.lower().split() if self.analyzer == "char_wb" else _WORDS.findall(doc.lower())
 
     def fit(self, docs: Sequence[str]) -> _Tfidf:
         """Learn vocabulary and idf as scikit-learn does (``ValueError`` if no term is left)."""
+        self.__dict__.pop("_codes", None)  # a cache of the vocabulary fitted before
         kw = {"token_pattern": _TOKEN} if self.analyzer == "word" else {}
         vec = TfidfVectorizer(analyzer=self.analyzer, ngram_range=self.ngram_range, min_df=2, sublinear_tf=True, **kw)
         vec.fit(docs)
@@ -128,10 +213,19 @@ class _Tfidf:
         keep = cols >= 0
         return sp.csr_matrix((np.ones(int(keep.sum())), (rows[keep], cols[keep])), shape=(len(words), len(self.vocabulary_)))
 
+    def _new_word_table(self, words: list[str]) -> sp.csr_matrix:
+        """:meth:`_char_table` of words not seen in training, with array operations."""
+        lo, hi = self.ngram_range
+        if not hasattr(self, "_codes"):  # built at the first call
+            self._codes = _GramCodes.build(self.vocabulary_, lo, hi)
+        codes = self._codes
+        if codes is None or not words or lo > 3:  # (``_char_table`` counts a word shorter than lo whole)
+            return self._char_table(words)
+        return codes.table(words, lo, hi, len(self.vocabulary_))
+
     def _counts(self, pieces: list[list[str]]) -> sp.csr_matrix:
         lengths = np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces))
         rows = np.repeat(np.arange(len(pieces)), lengths)
-        shape = (len(pieces), len(self.vocabulary_))
         n_known = len(self.pieces_)
         flat = list(chain.from_iterable(pieces))
         ids = np.fromiter(map(self.pieces_.get, flat, repeat(-1)), dtype=np.int64, count=len(flat))
@@ -139,9 +233,22 @@ class _Tfidf:
             unseen = np.flatnonzero(ids < 0)
             new, inverse = _distinct([flat[i] for i in unseen])
             ids[unseen] = n_known + inverse
-            table = sp.vstack([self.table_, self._char_table(new)], format="csr") if new else self.table_
+            table = self.table_
+            if new:
+                extra = self._new_word_table(new)
+                table = sp.csr_matrix((np.concatenate([table.data, extra.data]),
+                                       np.concatenate([table.indices, extra.indices]),
+                                       np.concatenate([table.indptr, extra.indptr[1:] + table.indptr[-1]])),
+                                      shape=(table.shape[0] + extra.shape[0], table.shape[1]))
             words = sp.csr_matrix((np.ones(len(ids)), (rows, ids)), shape=(len(pieces), table.shape[0]))
             return sp.csr_matrix(words @ table)
+        return self._word_counts(ids, rows, len(pieces))
+
+    def _word_counts(self, ids: np.ndarray, rows: np.ndarray, n_docs: int) -> sp.csr_matrix:
+        """Word n-gram counts of ``n_docs`` documents from their tokens' ids in :attr:`pieces_`
+        (-1 for a token no n-gram has), in document order, and each token's document."""
+        shape = (n_docs, len(self.vocabulary_))
+        n_known = len(self.pieces_)
         known = ids >= 0
         uni = np.where(known, self.unigrams_[np.where(known, ids, 0)], -1)
         r, c = [rows[uni >= 0]], [uni[uni >= 0]]
@@ -159,7 +266,10 @@ class _Tfidf:
     def transform(self, docs: Sequence[str], pieces: list[list[str]] | None = None) -> sp.csr_matrix:
         """TF-IDF rows of ``docs``: sublinear term frequency × idf, each row of unit length;
         ``pieces``, if given, are the docs' words as :meth:`_pieces` would split them."""
-        x = self._counts(pieces if pieces is not None else [self._pieces(d) for d in docs])
+        return self._tfidf(self._counts(pieces if pieces is not None else [self._pieces(d) for d in docs]))
+
+    def _tfidf(self, x: sp.csr_matrix) -> sp.csr_matrix:
+        """Counts to TF-IDF values, in place."""
         np.log(x.data, out=x.data)
         x.data += 1.0
         x.data *= self.idf_[x.indices]
@@ -175,15 +285,26 @@ def _text_cues(text: str) -> tuple[float, float, float, float]:
             float(_MONEY.search(text) is not None), min(len(text), 200) / 200.0)
 
 
-def _position_matrix(units: Sequence[Unit]) -> np.ndarray:
-    """Dense cues: turn number, place in the turn and the dialogue, question, figures, length."""
+def _cue_matrix(texts: list[str]) -> np.ndarray:
+    """:func:`_text_cues` of each of ``texts``, as rows (a column at a time)."""
+    out = np.empty((len(texts), 4))
+    out[:, 0] = [("?" in t or "？" in t) for t in texts]
+    digit, money = _DIGIT.search, _MONEY.search
+    out[:, 1] = [digit(t) is not None for t in texts]
+    out[:, 2] = [money(t) is not None for t in texts]
+    out[:, 3] = np.minimum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)), 200) / 200.0
+    return out
+
+
+def _position_matrix(units: Sequence[Unit], texts: tuple[list[str], np.ndarray] | None = None) -> np.ndarray:
+    """Dense cues: turn number, place in the turn and the dialogue, question, figures, length;
+    ``texts``, if given, are the units' distinct texts and each unit's index among them."""
     n = len(units)
-    turn = np.fromiter((u.turn for u in units), dtype=np.float64, count=n)
-    index = np.fromiter((u.index_in_turn for u in units), dtype=np.float64, count=n)
-    turns = np.fromiter((u.dialogue_turns for u in units), dtype=np.float64, count=n)
-    last_unit = np.fromiter((not u.next_own_text for u in units), dtype=np.float64, count=n)
-    texts, inverse = _distinct([u.text for u in units])
-    cues = np.array([_text_cues(t) for t in texts], dtype=np.float64).reshape(len(texts), 4)[inverse]
+    numbers = np.array(list(map(_NUMBERS, units)), dtype=np.float64).reshape(n, 3)
+    turn, index, turns = numbers[:, 0], numbers[:, 1], numbers[:, 2]
+    last_unit = np.fromiter(map(not_, map(_NEXT_OWN, units)), dtype=np.float64, count=n)
+    distinct, inverse = texts if texts is not None else _distinct([u.text for u in units])
+    cues = _cue_matrix(distinct)[inverse]
     rel = np.where(turns > 1, turn / np.maximum(turns - 1, 1), 0.0)
     known = turns > 0
     fifth = np.minimum((rel * 5).astype(np.int64), 4)
@@ -205,6 +326,7 @@ class _Featurizer:
         self.context_weight = context_weight
 
     def fit(self, units: Sequence[Unit]) -> _Featurizer:
+        self.__dict__.pop("_tokens", None)  # a cache of the vocabularies fitted before
         texts = [u.text for u in units]
         self.text_ = [_Tfidf("word", (1, 2)).fit(texts), _Tfidf("char_wb", (2, 5)).fit(texts)]
         self.context_: dict[str, _Tfidf] = {}
@@ -215,23 +337,80 @@ class _Featurizer:
                 pass
         return self
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}  # caches are rebuilt
+
+    def _token_ids(self) -> tuple[dict[str, int], dict[str, int], list[np.ndarray]]:
+        """Every token of the word vocabularies (the text's, then each context field's) numbered
+        once, the same with the separator's token (:data:`_SENTINEL`) numbered last, and per
+        vocabulary an array from that number to the token's id in its ``pieces_`` (-1 where it
+        has none; the last two numbers: a token no vocabulary has, the separator)."""
+        cached: tuple[dict[str, int], dict[str, int], list[np.ndarray]] | None = getattr(self, "_tokens", None)
+        if cached is None:
+            vecs = [self.text_[0], *self.context_.values()]
+            ids = {t: i for i, t in enumerate(sorted(set().union(*(v.pieces_ for v in vecs))))}
+            n = len(ids)
+            local = []
+            for v in vecs:
+                to_local = np.full(n + 2, -1, dtype=np.int64)
+                to_local[np.fromiter(map(ids.__getitem__, v.pieces_), dtype=np.int64, count=len(v.pieces_))] = list(
+                    v.pieces_.values())
+                local.append(to_local)
+            cached = self._tokens = ids, {**ids, _SENTINEL: n + 1}, local
+        return cached
+
+    def _tokenise(self, lowered: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The word tokens (:data:`_TOKEN`) of the lower-cased strings ``lowered`` by their number
+        in :meth:`_token_ids`, all in one array, and where each string's begin (one more: the end)."""
+        ids, with_separator, local = self._token_ids()
+        unknown, separator = len(local[0]) - 2, len(local[0]) - 1
+        joined = _SEPARATOR.join(lowered)
+        if joined.count(_SENTINEL) == max(len(lowered) - 1, 0):  # no string holds the separator's token
+            tokens = (_WORDS_NOT_CJK if _CJK.search(joined) is None else _WORDS).findall(joined)
+            number = np.fromiter(map(with_separator.get, tokens, repeat(unknown)), dtype=np.int64, count=len(tokens))
+            is_separator = number == separator
+            lengths = np.bincount(np.cumsum(is_separator)[~is_separator], minlength=len(lowered))
+            number = number[~is_separator]
+        else:
+            pieces = [_WORDS.findall(s) for s in lowered]
+            lengths = np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces))
+            flat = list(chain.from_iterable(pieces))
+            number = np.fromiter(map(ids.get, flat, repeat(unknown)), dtype=np.int64, count=len(flat))
+        return number, np.concatenate([[0], np.cumsum(lengths)])
+
     def blocks(self, units: Sequence[Unit]) -> list[tuple[sp.csr_matrix | np.ndarray, np.ndarray]]:
-        """Per block, its rows for the distinct strings of its field and each unit's row among them."""
-        memo: dict[str, list[str]] = {}  # the word tokens of each string, shared by the fields
+        """Per block, its rows for the distinct strings of its field and each unit's row among them.
 
-        def tokens(strings: list[str]) -> list[list[str]]:
-            return [memo[s] if s in memo else memo.setdefault(s, _WORDS.findall(s.lower())) for s in strings]
-
-        texts, inverse = _distinct([u.text for u in units])
+        Every distinct string of the text and context fields is tokenised once, its tokens
+        looked up once (:meth:`_tokenise`); a field's counts are then taken from those tokens by
+        array operations, with the values :meth:`_Tfidf.transform` gives."""
+        names = ["text", *self.context_] if self.context else ["text"]
+        columns = [list(map(attrgetter(name), units)) for name in names]
+        strings = list(dict.fromkeys(chain.from_iterable(columns)))  # the distinct texts come first
+        where = {s: i for i, s in enumerate(strings)}
+        number = [np.fromiter(map(where.__getitem__, c), dtype=np.int64, count=len(units)) for c in columns]
+        texts_inverse = number[0]
+        texts = strings[: int(texts_inverse.max()) + 1] if len(units) else []
+        lowered = list(map(str.lower, strings))
+        tokens, starts = self._tokenise(lowered)
+        local = self._token_ids()[2]
         word, char = self.text_
+
+        def counts(vec: _Tfidf, to_local: np.ndarray, rows: np.ndarray) -> sp.csr_matrix:
+            lengths = starts[rows + 1] - starts[rows]
+            ends = np.cumsum(lengths)
+            at = np.arange(int(ends[-1]) if len(ends) else 0) + np.repeat(starts[rows] - (ends - lengths), lengths)
+            return vec._tfidf(vec._word_counts(to_local[tokens[at]], np.repeat(np.arange(len(rows)), lengths), len(rows)))
+
         out: list[tuple[sp.csr_matrix | np.ndarray, np.ndarray]] = [
-            (word.transform(texts, tokens(texts)), inverse), (char.transform(texts), inverse)]
+            (counts(word, local[0], np.arange(len(texts))), texts_inverse),
+            (char.transform(texts, [s.split() for s in lowered[: len(texts)]]), texts_inverse)]
         if not self.context:
             return out
-        for name, vec in self.context_.items():
-            strings, inverse = _distinct([getattr(u, name) for u in units])
-            out.append((self.context_weight * vec.transform(strings, tokens(strings)), inverse))
-        out.append((_position_matrix(units), np.arange(len(units))))
+        for vec, to_local, inverse in zip(self.context_.values(), local[1:], number[1:], strict=True):
+            rows, inverse = np.unique(inverse, return_inverse=True)
+            out.append((self.context_weight * counts(vec, to_local, rows), inverse))
+        out.append((_position_matrix(units, (texts, texts_inverse)), np.arange(len(units))))
         return out
 
     def views(self, units: Sequence[Unit]) -> tuple[list[sp.csr_matrix], list[int]]:
