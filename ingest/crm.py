@@ -19,7 +19,7 @@ from ingest.csvio import read_rows
 from ingest.evidence import evidence_for
 from ingest.records import CrmAccountRow, CrmPipelineRow, CrmProductRow, CrmTeamRow, validate
 from ingest.report import IngestReport
-from ingest.units import event_units
+from ingest.units import event_units, make
 
 FILES = ("sales_teams.csv", "accounts.csv", "products.csv", "sales_pipeline.csv")
 _OUTCOMES = {"Won": "won", "Lost": "lost"}  # a deal at any other stage is open
@@ -44,15 +44,17 @@ def _stage_events(row: CrmPipelineRow, rep_id: str, deal_id: str) -> list[tuple[
     """The deal's stage changes (the stage reached, its event): engaging, then won or lost."""
     out = []
     if row.engage_date:
-        out.append(("Engaging", Event(id=f"{deal_id}:engaging", rep_id=rep_id, type="stage_change", source="crm",
-                         at=f"{row.engage_date.isoformat()}T00:00:00Z", deal_id=deal_id,
-                         text=f"{row.opportunity_id} → Engaging ({row.product})")))
+        out.append(("Engaging", make(Event, {  # every field, in order: made without __init__
+            "id": f"{deal_id}:engaging", "rep_id": rep_id, "type": "stage_change", "source": "crm",
+            "at": f"{row.engage_date.isoformat()}T00:00:00Z", "deal_id": deal_id,
+            "text": f"{row.opportunity_id} → Engaging ({row.product})", "turn": None, "attrs_json": None})))
     if row.deal_stage in ("Won", "Lost") and row.close_date:
         value = f", value {row.close_value:g}" if row.close_value is not None else ""
-        out.append((row.deal_stage, Event(
-            id=f"{deal_id}:{row.deal_stage.lower()}", rep_id=rep_id, type="stage_change", source="crm",
-            at=f"{row.close_date.isoformat()}T00:00:00Z", deal_id=deal_id,
-            text=f"{row.opportunity_id} → {row.deal_stage} ({row.product}{value})")))
+        out.append((row.deal_stage, make(Event, {
+            "id": f"{deal_id}:{row.deal_stage.lower()}", "rep_id": rep_id, "type": "stage_change", "source": "crm",
+            "at": f"{row.close_date.isoformat()}T00:00:00Z", "deal_id": deal_id,
+            "text": f"{row.opportunity_id} → {row.deal_stage} ({row.product}{value})", "turn": None,
+            "attrs_json": None})))
     return out
 
 
@@ -162,12 +164,12 @@ def load_crm(
                 id=scenario_id, customer_type=f"B2B buyer of {series}", stage="engage to close",
                 industry=acct.sector, name=f"{series} series to {acct.sector} accounts"))
         outcome = _OUTCOMES.get(r.deal_stage, "open")
-        deals.append(Deal(id=deal_id, name=f"{product} for {r.account or 'unassigned account'}", stage=r.deal_stage,
-                          outcome=outcome, value=r.close_value, product=product,
-                          list_price=prod.sales_price,
-                          account_id=acct.id if acct else None, scenario_id=scenario_id,
-                          engaged_at=r.engage_date.isoformat() if r.engage_date else None,
-                          closed_at=r.close_date.isoformat() if r.close_date else None, source="crm"))
+        deals.append(make(Deal, {  # every field, in order: made without __init__
+            "id": deal_id, "name": f"{product} for {r.account or 'unassigned account'}", "stage": r.deal_stage,
+            "outcome": outcome, "value": r.close_value, "list_price": prod.sales_price, "product": product,
+            "account_id": acct.id if acct else None, "scenario_id": scenario_id,
+            "engaged_at": r.engage_date.isoformat() if r.engage_date else None,
+            "closed_at": r.close_date.isoformat() if r.close_date else None, "source": "crm"}))
         worked.append({"src": rep_id, "dst": deal_id, "role": "sales"})
         for stage, ev in _stage_events(r, rep_id, deal_id):
             events.append(ev)

@@ -13,6 +13,7 @@ from itertools import groupby
 from graph.model import Event, Evidence
 from ingest.codebook import Code, Codebook
 from ingest.text import is_chinese, snippet
+from ingest.units import make
 
 
 def evidence_for(
@@ -44,23 +45,24 @@ def evidence_for(
         reason += f': "{quote}"' if quote else ""
         reason += f" ({coder}, p={confidence:.2f})"
     start = span[0] if span else None
-    return Evidence(
-        id=f"ev:{event.id}:{code.code}:{start if start is not None else 0}",
-        event_id=event.id,
-        rep_id=event.rep_id,
-        skill_id=code.skill,
-        code=code.code,
-        level=level,
-        polarity=code.polarity,
-        confidence=round(float(confidence), 4),
-        credibility=codebook.credibility(credibility_source or event.source),
-        coder=coder,
-        codebook_version=codebook.version,
-        reason=reason,
-        span_start=start,
-        span_end=span[1] if span else None,
-        at=event.at,
-    )
+    return make(Evidence, {  # every field, in order: made without __init__
+        "id": f"ev:{event.id}:{code.code}:{start if start is not None else 0}",
+        "event_id": event.id,
+        "rep_id": event.rep_id,
+        "skill_id": code.skill,
+        "code": code.code,
+        "level": level,
+        "polarity": code.polarity,
+        "confidence": round(float(confidence), 4),
+        "credibility": codebook.credibility(credibility_source or event.source),
+        "coder": coder,
+        "codebook_version": codebook.version,
+        "reason": reason,
+        "span_start": start,
+        "span_end": span[1] if span else None,
+        "at": event.at,
+        "state": "suggested",
+    })
 
 
 def upgraded_level(code: Code, text: str) -> tuple[int, tuple[str, str] | None]:

@@ -30,7 +30,7 @@ from ingest.evidence import RuleCoder, evidence_for, outcome_level, union_patter
 from ingest.records import P4GAnnotatedRow, P4GDialogRow, P4GInfoRow, p4g_started_at, validate
 from ingest.report import IngestReport
 from ingest.text import sentence_units
-from ingest.units import event_units
+from ingest.units import event_units, make
 
 log = logging.getLogger(__name__)
 
@@ -249,8 +249,9 @@ def _code_dialogues(
                 report.duplicates += 1
                 continue
             seen_turns.add(turn)
-            ev = Event(id=f"p4g:{dlg}:{turn}", rep_id=rep_id, type="utterance", source="transcript",
-                       at=at, deal_id=f"p4g:{dlg}", text=text, turn=turn)
+            # events and units are made from every field in order, without __init__ (ingest.units.make)
+            ev = make(Event, {"id": f"p4g:{dlg}:{turn}", "rep_id": rep_id, "type": "utterance", "source": "transcript",
+                              "at": at, "deal_id": f"p4g:{dlg}", "text": text, "turn": turn, "attrs_json": None})
             events.append(ev)
             report.accepted += 1
             if gold is not None:
@@ -258,12 +259,13 @@ def _code_dialogues(
                 continue
             spans = sentence_units(text)
             texts = [text[a:b] for a, b in spans]
+            next_text = reply.get(turn, "")
             for i, span in enumerate(spans):
                 unit_text = texts[i]
-                unit = Unit(unit_text, prev_other, turn, i, next_text=reply.get(turn, ""),
-                            prev_own_text=texts[i - 1] if i else "",
-                            next_own_text=texts[i + 1] if i + 1 < len(texts) else "",
-                            prev_turn_text=prev_own_turn, dialogue_turns=n_turns, dialogue=dlg)
+                unit = make(Unit, {"text": unit_text, "prev_text": prev_other, "turn": turn, "index_in_turn": i,
+                                   "next_text": next_text, "prev_own_text": texts[i - 1] if i else "",
+                                   "next_own_text": texts[i + 1] if i + 1 < len(texts) else "",
+                                   "prev_turn_text": prev_own_turn, "dialogue_turns": n_turns, "dialogue": dlg})
                 pending.append((ev, unit, span, outcome))
                 if not any_rule.search(unit_text):
                     continue

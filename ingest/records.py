@@ -128,7 +128,7 @@ class CrmPipelineRow(_Row):
         return v
 
 
-_ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}  # built once per record type
+_VALIDATORS: dict[type[Any], Any] = {}  # built once per record type
 
 
 def validate(model: type[M], rec: Record, path: str) -> M | InputError:
@@ -136,11 +136,11 @@ def validate(model: type[M], rec: Record, path: str) -> M | InputError:
     :class:`InputError` for its first bad field."""
     if rec.error is not None:
         return rec.error
-    adapter = _ADAPTERS.get(model)
-    if adapter is None:
-        adapter = _ADAPTERS[model] = TypeAdapter(model)
+    validator = _VALIDATORS.get(model)
+    if validator is None:  # the type adapter's core validator, called without the adapter's checks
+        validator = _VALIDATORS[model] = TypeAdapter(model).validator  # of its defaults, per record
     try:
-        return adapter.validate_python(rec.row)  # type: ignore[no-any-return]
+        return validator.validate_python(rec.row)  # type: ignore[no-any-return]
     except ValidationError as e:
         first = e.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else None
