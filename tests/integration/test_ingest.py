@@ -224,6 +224,8 @@ def test_crm_review_findings(tmp_path: Path, reference, sqlite_store) -> None:  
         f.write(",".join([rows[5][0], rows[5][1], rows[5][2], rows[5][3], rows[5][4], rows[5][5], rows[5][6], "1"]) + "\n")
         f.write("ZZZ1,Moses Frase,GTX Pro,Cancity,Won,2017-01-01,2017-02-01,1e400\n")
     units, report = load_crm(d, cb, names)
+    ids = [r["id"] for u in units[1:] for r in u.nodes[schema.EVENT]]
+    assert ids == sorted(ids) and len(ids) > 50  # events in id order, whatever the file order
     assert [(e.field, e.line) for e in report.rejects] == [
         ("sales_agent", 2 if won_line != 2 else 3), ("opportunity_id", 52), ("close_value", 53)]
     assert "already on line 6" in report.rejects[1].reason and "Moses Frasee" in report.rejects[0].reason
