@@ -126,8 +126,6 @@ def ingest_sources(
     p4g_dir: Path | None = None, crm_dir: Path | None = None, xapi_paths: list[Path] | None = None,
 ) -> dict[str, dict[str, object]]:
     """Load every behaviour source there is; return each source's report summary."""
-    names = skill_names(store)
-    out: dict[str, dict[str, object]] = {}
     p4g_dir = p4g_dir or seeds / "persuasionforgood"
     crm = crm_dir or (data_dir / "crm_sales_opportunities" if data_dir else None)
     # Each source is read and coded in worker processes while this one writes the units as they
@@ -136,7 +134,17 @@ def ingest_sources(
     # and implied relationships don't depend on arrival order, so the order of units doesn't
     # matter. The CRM export starts first; PersuasionForGood, most of the coding, is read here
     # meanwhile and coded in one shard of its dialogues per worker (the shards inherit what was
-    # read).
+    # read). BLAS and OpenMP run one thread each, here and in the workers.
+    with parallel.one_thread_each():
+        return _ingest_in_workers(store, seeds, codebook, coder, p4g_dir, crm, xapi_paths)
+
+
+def _ingest_in_workers(
+    store: GraphStore, seeds: Path, codebook: Codebook, coder: TextCoder | None, p4g_dir: Path, crm: Path | None,
+    xapi_paths: list[Path] | None,
+) -> dict[str, dict[str, object]]:
+    names = skill_names(store)
+    out: dict[str, dict[str, object]] = {}
     producers: list[parallel.Producer[Any, Any]] = []
     if crm is not None and (crm / "sales_pipeline.csv").is_file():
         producers += parallel.start([("crm", parallel.mapped(partial(iter_crm, crm, codebook, names), store.prepare))])

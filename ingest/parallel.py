@@ -31,8 +31,11 @@ import pickle
 import queue
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import contextmanager
 from multiprocessing.connection import Connection
 from typing import Any, Generic, TypeVar
+
+from threadpoolctl import threadpool_limits
 
 from graph.errors import CapmapError
 
@@ -49,6 +52,7 @@ _ITEM, _DONE, _ERROR, _DIED = "item", "done", "error", "died"
 # a unit to write it gets a core, so it keeps up with the workers instead of being left a backlog
 # to write alone, on one core, after they finish; and while it waits they have every core.
 WORKER_NICENESS = 5
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def worker_count() -> int:
@@ -79,6 +83,8 @@ def _child(send: Connection, make: Callable[[], Generator[Any, None, Any]]) -> N
     # again (and from writing to its pages, which the fork shares with the parent).
     gc.freeze()
     os.nice(WORKER_NICENESS)
+    for var in _THREAD_VARS:  # one thread for a threaded library the worker loads (see start)
+        os.environ[var] = "1"
     try:
         gen = make()
         while True:
@@ -223,13 +229,27 @@ def mapped(make: Callable[[], Generator[T, None, R]], fn: Callable[[T], T]) -> C
     return gen
 
 
+@contextmanager
+def one_thread_each() -> Iterator[None]:
+    """BLAS and OpenMP libraries limited to one thread, here and in the workers forked meanwhile,
+    which keep the limit. One worker per CPU: a worker's own threads (numpy's products in the
+    text coder) would only contend with the other workers and the writer, and OpenBLAS threads
+    spin while they wait (about 0.85x the workers' CPU time on the demo). The limit covers the
+    whole import: raising it again in between would start threads that spin here."""
+    with threadpool_limits(1):
+        yield
+
+
 def start(
     makers: Sequence[tuple[str, Callable[[], Generator[Any, None, Any]]]],
     joining: Sequence[Producer[Any, Any]] = (),
 ) -> list[Producer[Any, Any]]:
     """Producers for ``makers`` (name, generator factory) sharing one bounded queue, for
     :func:`interleave`; their children start at once. With ``joining`` (producers started
-    before), the new ones share those producers' queue, so all of them can be interleaved."""
+    before), the new ones share those producers' queue, so all of them can be interleaved.
+
+    Start them within :func:`one_thread_each`: a child keeps the thread limits it was forked
+    with."""
     shared: queue.Queue[tuple[Producer[Any, Any], str, Any]] = joining[0]._queue if joining else queue.Queue(QUEUE_UNITS)
     return [Producer(name, make, into=shared) for name, make in makers]
 

@@ -95,6 +95,26 @@ def test_workers_run_below_the_writer_priority() -> None:
     with parallel.Producer("nice", niceness, parallel=True) as p:
         assert p.in_child and list(p) == [min(os.nice(0) + parallel.WORKER_NICENESS, 19)]
 
+
+def blas_threads() -> Generator[list[int], None, None]:
+    from threadpoolctl import threadpool_info
+
+    yield sorted({pool["num_threads"] for pool in threadpool_info()})
+
+
+def test_workers_use_one_blas_thread_each() -> None:
+    """A worker's BLAS threads would contend with the other workers (one per CPU); the limit
+    ends with the import."""
+    import numpy as np
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    assert np.ones((2, 2)).dot(np.ones(2)).tolist() == [2.0, 2.0]  # BLAS loaded before the fork
+    with threadpool_limits(2):
+        with parallel.one_thread_each():
+            (p,) = parallel.start([("blas", blas_threads)])
+            assert p.in_child and list(parallel.interleave([p])) == [[1]]
+        assert {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"} == {2}
+
 def test_capmap_errors_cross_the_process_boundary_whole() -> None:
     import pickle
 
