@@ -20,7 +20,7 @@ from ingest.csvio import read_rows
 from ingest.onet import load_onet
 from ingest.p4g import iter_p4g, load_p4g, read_p4g
 from ingest.report import IngestReport
-from ingest.units import apply_all, merged
+from ingest.units import EVENTS_PER_UNIT, apply_all, merged
 from ingest.xapi import load_xapi
 
 COUNTED = (schema.REP, schema.DEAL, schema.EVENT, schema.EVIDENCE, schema.SKILL, schema.ROLE, schema.SCENARIO, schema.ACCOUNT)
@@ -226,6 +226,9 @@ def test_crm_review_findings(tmp_path: Path, reference, sqlite_store) -> None:  
     units, report = load_crm(d, cb, names)
     ids = [r["id"] for u in units[1:] for r in u.nodes[schema.EVENT]]
     assert ids == sorted(ids) and len(ids) > 50  # events in id order, whatever the file order
+    # deals first (no events), then events with their evidence, a unit at a time as coded
+    assert schema.EVENT not in units[0].nodes and len(units[0].nodes[schema.DEAL]) == 49  # one rejected
+    assert all(0 < len(u.nodes[schema.EVENT]) <= EVENTS_PER_UNIT and schema.EVIDENCE in u.nodes for u in units[1:])
     assert [(e.field, e.line) for e in report.rejects] == [
         ("sales_agent", 2 if won_line != 2 else 3), ("opportunity_id", 52), ("close_value", 53)]
     assert "already on line 6" in report.rejects[1].reason and "Moses Frasee" in report.rejects[0].reason
