@@ -19,7 +19,7 @@ from ingest.csvio import read_rows
 from ingest.evidence import evidence_for
 from ingest.records import CrmAccountRow, CrmPipelineRow, CrmProductRow, CrmTeamRow, validate
 from ingest.report import IngestReport
-from ingest.units import EVENTS_PER_UNIT, event_units, make
+from ingest.units import EVENTS_PER_UNIT, collect, event_units, make
 
 FILES = ("sales_teams.csv", "accounts.csv", "products.csv", "sales_pipeline.csv")
 _OUTCOMES = {"Won": "won", "Lost": "lost"}  # a deal at any other stage is open
@@ -196,13 +196,7 @@ def load_crm(
     data_dir: str | Path, codebook: Codebook, skill_names: dict[str, tuple[str, str]]
 ) -> tuple[list[ChangeSet], IngestReport]:
     """:func:`iter_crm`'s units as a list, and the report."""
-    stream = iter_crm(data_dir, codebook, skill_names)
-    units: list[ChangeSet] = []
-    while True:
-        try:
-            units.append(next(stream))
-        except StopIteration as done:
-            return units, done.value
+    return collect(iter_crm(data_dir, codebook, skill_names))
 
 
 def _codes_by_stage(codebook: Codebook) -> dict[str, list[Code]]:

@@ -30,7 +30,7 @@ from ingest.evidence import RuleCoder, evidence_for, outcome_level, union_patter
 from ingest.records import P4GAnnotatedRow, P4GDialogRow, P4GInfoRow, p4g_started_at, validate
 from ingest.report import IngestReport
 from ingest.text import sentence_units
-from ingest.units import event_units, make
+from ingest.units import collect, event_units, make
 
 log = logging.getLogger(__name__)
 
@@ -142,13 +142,7 @@ def load_p4g(
     skill_names: dict[str, tuple[str, str]],
 ) -> tuple[list[ChangeSet], IngestReport]:
     """Build the units that load PersuasionForGood: reps and deals, then events with evidence."""
-    stream = iter_p4g(data_dir, codebook, coder, skill_names)
-    units: list[ChangeSet] = []
-    while True:
-        try:
-            units.append(next(stream))
-        except StopIteration as done:
-            return units, done.value
+    return collect(iter_p4g(data_dir, codebook, coder, skill_names))
 
 
 def iter_p4g(

@@ -6,7 +6,7 @@ completes it without duplicates. Units stay small enough for a server's transact
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from typing import Any, TypeVar
 
 from graph.model import Event, Evidence
@@ -57,6 +57,18 @@ def event_units(events: Sequence[Event], evidence: Sequence[Evidence], size: int
         units.append(ChangeSet().add_nodes(chunk).add_nodes(ev))
     return units
 
+
+R = TypeVar("R")
+
+
+def collect(stream: Generator[ChangeSet, None, R]) -> tuple[list[ChangeSet], R]:
+    """A loader's units as a list, and what its generator returns (its report)."""
+    units: list[ChangeSet] = []
+    while True:
+        try:
+            units.append(next(stream))
+        except StopIteration as done:
+            return units, done.value
 
 def apply_all(store: GraphStore, units: Iterable[ChangeSet]) -> int:
     """Apply ``units`` in order, one transaction each; return the rows written."""
