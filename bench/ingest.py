@@ -24,6 +24,7 @@ times a cold server.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import platform
 import statistics
@@ -89,6 +90,14 @@ def batched_vs_per_row(store, n: int = 2000) -> tuple[float, float]:  # type: ig
         store.apply(ChangeSet().add_rows(schema.EVENT, [r]))
     per_row = time.perf_counter() - t
     return batched, per_row
+
+
+def versions() -> dict[str, str]:
+    """Python's and the installed distributions' versions that the figures depend on."""
+    out = {"python": platform.python_version()}
+    for dist in ("numpy", "scikit-learn", "orjson", "neo4j", "neo4j-rust-ext"):
+        out[dist] = importlib.metadata.version(dist)
+    return out
 
 
 def main() -> None:
@@ -160,12 +169,7 @@ def main() -> None:
         finally:
             if server is not None:
                 server.stop()
-    import hdbscan
-    import neo4j
-    import sklearn
-
-    out["versions"] = {"python": platform.python_version(), "scikit-learn": sklearn.__version__,
-                       "neo4j-driver": neo4j.__version__, "hdbscan": getattr(hdbscan, "__version__", "?")}
+    out["versions"] = versions()
     out["targets"] = TARGETS
     print(json.dumps(out))
 
