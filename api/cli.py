@@ -23,6 +23,18 @@ from api.settings import Settings
 from graph.errors import CapmapError
 
 app = typer.Typer(add_completion=False, help="capmap: an evidenced capability map, deal squads and growth paths.")
+
+
+@app.callback()
+def _check_environment() -> None:
+    # a bad setting is named before any work starts, not after minutes of it
+    from ingest.parallel import worker_count
+
+    try:
+        worker_count()
+    except CapmapError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
 console = Console(stderr=True)
 
 

@@ -23,12 +23,15 @@ transaction, so what was written before stays whole and a rerun completes it.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
 import logging
 import multiprocessing
 import os
 import pickle
 import queue
+import signal
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
@@ -62,13 +65,9 @@ def worker_count() -> int:
         return 0
     setting = os.environ.get("CAPMAP_WORKERS", "").strip()
     if setting:
-        try:
-            n = int(setting)
-        except ValueError:
-            raise CapmapError(f"CAPMAP_WORKERS={setting!r}: want a whole number of worker processes (0: none)") from None
-        if n < 0:
+        if not (setting.isascii() and setting.isdigit()):  # int() would take "1_0", "٢", "-1"
             raise CapmapError(f"CAPMAP_WORKERS={setting!r}: want a whole number of worker processes (0: none)")
-        return n
+        return int(setting)
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
@@ -77,7 +76,29 @@ def workers_enabled() -> bool:
     return worker_count() > 0
 
 
-def _child(send: Connection, make: Callable[[], Generator[Any, None, Any]]) -> None:
+# The read ends of the producers' pipes open in this process. A forked child inherits them all:
+# it closes them first thing, so that once the parent is gone nothing reads its pipe and its
+# next write fails (a child holding its own pipe's read end would wait on a full pipe forever).
+_READ_ENDS: set[Connection] = set()
+
+
+def _die_with_parent() -> None:
+    """Have the kernel kill this process when its parent dies (Linux; elsewhere the closed pipe
+    ends it at its next write)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+
+
+def _child(send: Connection, make: Callable[[], Generator[Any, None, Any]], parent: int) -> None:
+    for end in list(_READ_ENDS):
+        end.close()
+    _READ_ENDS.clear()
+    _die_with_parent()
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os._exit(1)
     # What the child inherits (the trained coder, the codebook, every module) outlives it: the
     # permanent generation keeps the child's garbage collections from scanning it again and
     # again (and from writing to its pages, which the fork shares with the parent).
@@ -125,7 +146,8 @@ class Producer(Generic[T, R]):
         if parallel if parallel is not None else workers_enabled():
             ctx = multiprocessing.get_context("fork")
             recv, send = ctx.Pipe(duplex=False)
-            self._proc = ctx.Process(target=_child, args=(send, make), name=f"capmap-{name}", daemon=True)
+            self._proc = ctx.Process(target=_child, args=(send, make, os.getpid()), name=f"capmap-{name}", daemon=True)
+            _READ_ENDS.add(recv)  # for the children forked from now on to close (see _child)
             self._proc.start()
             send.close()
             self._recv = recv
@@ -209,6 +231,7 @@ class Producer(Generic[T, R]):
             self._proc.join(timeout=10)
             self._proc = None
         if self._recv is not None:
+            _READ_ENDS.discard(self._recv)
             self._recv.close()
             self._recv = None
 

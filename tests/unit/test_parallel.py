@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
+import subprocess
+import sys
+import textwrap
+import time
 from collections.abc import Generator
+from pathlib import Path
 
 import pytest
 
 from graph.errors import CapmapError, InputError
 from ingest import parallel
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def numbers(n: int, fail_at: int | None = None) -> Generator[int, None, str]:
@@ -79,10 +87,10 @@ def test_worker_count_defaults_to_the_usable_cpus(monkeypatch: pytest.MonkeyPatc
     assert parallel.worker_count() == len(os.sched_getaffinity(0)) >= 1
 
 
-@pytest.mark.parametrize("setting", ["-1", "two", "1.5"])
+@pytest.mark.parametrize("setting", ["-1", "two", "1.5", "1_0", "\u0662", "0x2", "+2"])
 def test_a_bad_worker_count_is_named(monkeypatch: pytest.MonkeyPatch, setting: str) -> None:
     monkeypatch.setenv("CAPMAP_WORKERS", setting)
-    with pytest.raises(CapmapError, match=f"CAPMAP_WORKERS={setting!r}"):
+    with pytest.raises(CapmapError, match=re.escape(f"CAPMAP_WORKERS={setting!r}")):
         parallel.worker_count()
 
 
@@ -115,6 +123,45 @@ def test_workers_use_one_blas_thread_each() -> None:
             assert p.in_child and list(parallel.interleave([p])) == [[1]]
         assert {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"} == {2}
 
+
+def _gone(pid: int) -> bool:
+    """Whether process ``pid`` has ended (a zombie nobody reaped has ended too)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_a_worker_does_not_outlive_its_killed_parent(tmp_path: Path) -> None:
+    """Regression: a worker blocked writing to its pipe when its parent was killed (kill -9 of
+    `capmap demo`) waited forever, holding the store: it had inherited its own pipe's read end."""
+    script = tmp_path / "parent.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {str(ROOT)!r})
+        from ingest import parallel
+
+        def forever():
+            while True:
+                yield b"x" * 100_000
+
+        p = parallel.Producer("forever", forever, parallel=True)
+        print(p._proc.pid, flush=True)
+        time.sleep(60)
+    """))
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    time.sleep(1.0)  # the child fills the queue and the pipe, then blocks writing
+    assert not _gone(child)
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while not _gone(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _gone(child)
+
 def test_capmap_errors_cross_the_process_boundary_whole() -> None:
     import pickle
 
@@ -123,3 +170,16 @@ def test_capmap_errors_cross_the_process_boundary_whole() -> None:
     for e in (InputError("a.csv", 3, "at", "bad date"), NotFound("Rep", "r9"), Infeasible("no legal rep", "roles")):
         back = pickle.loads(pickle.dumps(e))
         assert type(back) is type(e) and str(back) == str(e) and vars(back) == vars(e)
+
+
+def test_the_cli_names_a_bad_worker_count_before_any_work(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Regression: `capmap demo` named it only after minutes of work; `capmap ingest` never."""
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
+    monkeypatch.setenv("CAPMAP_WORKERS", "two")
+    store = tmp_path / "s.sqlite"
+    result = CliRunner().invoke(app, ["ingest", "--format", "p4g", str(tmp_path), "--store", f"sqlite:///{store}"])
+    assert result.exit_code == 2 and "CAPMAP_WORKERS='two'" in result.output
+    assert not store.exists()  # nothing was started
