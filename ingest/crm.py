@@ -6,6 +6,7 @@ stage, dates, value and outcome, and their stage changes as behaviour events.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Generator, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -27,12 +28,21 @@ _OUTCOMES = {"Won": "won", "Lost": "lost"}  # a deal at any other stage is open
 
 @lru_cache(maxsize=65536)
 def slug(text: str) -> str:
-    """A stable id fragment for a name.
+    """A stable id fragment for a name: its letters and digits in any script, lower-cased and
+    NFKC-normalised (full-width Ｇ is G), runs of anything else as one hyphen. Empty when the
+    name has no letter or digit, which callers refuse.
 
-    >>> slug("Moses Frase"), slug("GTX Plus Basic")
-    ('moses-frase', 'gtx-plus-basic')
+    >>> slug("Moses Frase"), slug("GTX Plus Basic"), slug("王 伟"), slug("李娜"), slug("ＧＴＸ  Pro"), slug("—")
+    ('moses-frase', 'gtx-plus-basic', '王-伟', '李娜', 'gtx-pro', '')
     """
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return _NOT_ALNUM.sub("-", unicodedata.normalize("NFKC", text).lower()).strip("-")
+
+
+_NOT_ALNUM = re.compile(r"[\W_]+")  # for ASCII names the same fragments as [^a-z0-9]+ always gave
+
+
+def _no_id(path: Path, line: int, field: str, value: str) -> InputError:
+    return InputError(str(path), line, field, f"{value!r} has no letter or digit to make an id of")
 
 
 @lru_cache(maxsize=4096)
@@ -78,6 +88,10 @@ def iter_crm(
         if isinstance(t, InputError):
             report.reject(t)
             continue
+        bad = next((f for f, v in (("sales_agent", t.sales_agent), ("manager", t.manager)) if not slug(v)), None)
+        if bad is not None:
+            report.reject(_no_id(path, rec.line, bad, getattr(t, bad)))
+            continue
         mid = f"crm:{slug(t.manager)}"
         reps.setdefault(mid, Rep(id=mid, name=t.manager, function="sales-manager", office=t.regional_office, source="crm"))
         aid = f"crm:{slug(t.sales_agent)}"
@@ -90,6 +104,9 @@ def iter_crm(
         a = validate(CrmAccountRow, rec, str(path))
         if isinstance(a, InputError):
             report.reject(a)
+            continue
+        if not slug(a.account):
+            report.reject(_no_id(path, rec.line, "account", a.account))
             continue
         accounts[a.account] = Account(id=f"crm:acct:{slug(a.account)}", name=a.account, sector=a.sector,
                                       revenue=a.revenue, employees=a.employees, office_location=a.office_location,
@@ -125,6 +142,9 @@ def iter_crm(
             continue
         if r.deal_stage in ("Won", "Lost") and r.close_date is None:
             report.reject(InputError(str(path), rec.line, "close_date", f"a {r.deal_stage} deal needs a close_date"))
+            continue
+        if not slug(r.sales_agent):
+            report.reject(_no_id(path, rec.line, "sales_agent", r.sales_agent))
             continue
         agent_id = f"crm:{slug(r.sales_agent)}"
         if reps and agent_id not in reps:

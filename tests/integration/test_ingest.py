@@ -301,3 +301,39 @@ def test_won_deal_level_does_not_depend_on_the_rest_of_the_file(tmp_path: Path, 
         csv.writer(f, lineterminator="\n").writerows([rows[0], *won])
     small = {x["id"]: x["level"] for x in merged(load_crm(d, cb, names)[0]).nodes[schema.EVIDENCE] if x["code"] == "crm-won"}
     assert len(small) == 60 and all(small[k] == levels[k] for k in small)
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "crm_sales_opportunities").is_dir(), reason="CRM data folder not present")
+def test_crm_names_in_chinese_keep_their_records_apart(tmp_path: Path, reference) -> None:  # type: ignore[no-untyped-def]
+    """Regression: ids kept only [a-z0-9] of a name, so every Chinese agent, manager and account
+    became one record (`crm:`); a name with no letter or digit at all is refused, named."""
+    cb, names, _ = reference
+    d = make_crm_slice(tmp_path / "crm", n_deals=120)
+    assert d is not None
+    latin, _ = load_crm(d, cb, names)
+    family, given = "王李张刘陈杨黄赵吴周", "伟芳娜敏静丽强磊军洋勇艳杰涛明超"
+    zh: dict[str, str] = {}
+
+    def chinese(name: str) -> str:
+        return zh.setdefault(name, family[len(zh) % 10] + given[len(zh) // 10] + given[len(zh) % 7])
+
+    for file, columns in (("sales_teams.csv", ("sales_agent", "manager")), ("accounts.csv", ("account",)),
+                          ("sales_pipeline.csv", ("sales_agent", "account"))):
+        with (d / file).open(encoding="utf-8", newline="") as f:
+            rows = list(csv.DictReader(f))
+        for r in rows:
+            for c in columns:
+                r[c] = chinese(r[c]) if r[c] else r[c]
+        if file == "sales_teams.csv":
+            rows[-1]["sales_agent"] = "——"
+        with (d / file).open("w", encoding="utf-8", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+    units, report = load_crm(d, cb, names)
+    before, after = merged(latin).nodes, merged(units).nodes
+    assert len(set(zh.values())) == len(zh)  # the Chinese names are distinct, as the Latin ones were
+    assert len(after[schema.ACCOUNT]) == len(before[schema.ACCOUNT]) > 50
+    assert len(after[schema.REP]) == len(before[schema.REP]) - 1 > 30  # the "——" agent refused
+    assert all(r["id"] != "crm:" and r["id"].startswith("crm:") for r in after[schema.REP])
+    assert [(e.field, "no letter or digit" in e.reason) for e in report.rejects[:1]] == [("sales_agent", True)]
