@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from collections.abc import Callable, Iterator, Sequence
@@ -12,6 +13,7 @@ from typing import cast
 from graph.errors import InputError
 
 _ENCODINGS = ("utf-8-sig", "gb18030")
+_WINDOW = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -25,23 +27,29 @@ class Record:
 
 def _open_text(path: Path) -> io.TextIOWrapper:
     """Open ``path`` as text: UTF-16 with its BOM (Excel's "Unicode text"), UTF-8 (with or
-    without a BOM), else GB18030 (Chinese Excel; a superset of GBK and GB2312)."""
+    without a BOM), else GB18030 (Chinese Excel; a superset of GBK and GB2312).
+
+    The choice is made on the first 128 KiB from the first non-ASCII byte, wherever that is (a
+    Chinese export may begin with thousands of ASCII-only lines), decoded incrementally, so a
+    character cut at the end of that window is no error."""
     with path.open("rb") as f:
-        head = f.read(1 << 16)
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return path.open("r", encoding="utf-16", newline="")
+        head = f.read(_WINDOW)
+        if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+            return path.open("r", encoding="utf-16", newline="")
+        window = head
+        while window.isascii():
+            window = f.read(_WINDOW)
+            if not window:  # ASCII throughout
+                return path.open("r", encoding=_ENCODINGS[0], newline="")
+        start = next(i for i, b in enumerate(window) if b >= 0x80)
+        window = window[start:] + f.read(_WINDOW)
     for enc in _ENCODINGS:
         try:
-            head.decode(enc)
-        except UnicodeDecodeError as e:
-            # A multi-byte character cut at the end of a full sample is not an error.
-            if len(head) == 1 << 16 and e.reason == "unexpected end of data":
-                break
+            codecs.getincrementaldecoder(enc)().decode(window, final=False)
+        except UnicodeDecodeError:
             continue
-        break
-    else:
-        raise InputError(str(path), None, None, "is neither UTF-8 nor GB18030 text")
-    return path.open("r", encoding=enc, newline="")
+        return path.open("r", encoding=enc, newline="")
+    raise InputError(str(path), None, None, "is neither UTF-8 nor GB18030 text")
 
 
 def read_rows(
