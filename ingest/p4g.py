@@ -101,6 +101,7 @@ def read_p4g(data_dir: Path) -> P4GData:
     """Read and validate the PersuasionForGood files in ``data_dir``; bad records are reported."""
     data = P4GData()
     info = data_dir / "full_info.csv"
+    info_seen: dict[tuple[str, int], tuple[int, object]] = {}  # (dialogue, role) -> (line, B3 or B6)
     for rec in read_rows(info, required=("B2", "B3", "B4", "B6")):
         row = validate(P4GInfoRow, rec, str(info))
         if isinstance(row, InputError):
@@ -108,11 +109,24 @@ def read_p4g(data_dir: Path) -> P4GData:
             if rec.row.get("B2") and rec.row.get("B4", "").strip() == "0":
                 data.bad_info[rec.row["B2"].strip()] = rec.line
             continue
+        # one row per dialogue and role: a repeat is a duplicate, a differing one is refused
+        field, value = ("B3", row.B3) if row.B4 == 0 else ("B6", row.B6)
+        first = info_seen.get((row.B2, row.B4))
+        if first is not None:
+            if first[1] == value:
+                data.report.duplicates += 1
+            else:
+                data.report.reject(InputError(str(info), rec.line, field, (
+                    f"dialogue {row.B2!r} already has its {'persuader' if row.B4 == 0 else 'persuadee'} on line "
+                    f"{first[0]} with {field} {first[1]!r}; the first is kept")))
+            continue
+        info_seen[(row.B2, row.B4)] = (rec.line, value)
         if row.B4 == 0:
             data.persuader[row.B2] = row.B3
         else:
             data.donation[row.B2] = row.B6
     dialog = data_dir / "full_dialog.csv"
+    turn_seen: dict[tuple[str, int, int], tuple[int, str]] = {}  # (dialogue, turn, role) -> (line, text)
     for rec in read_rows(dialog, required=("B2", "B4", "Turn", "Unit")):
         turn = validate(P4GDialogRow, rec, str(dialog))
         if isinstance(turn, InputError):
@@ -124,6 +138,16 @@ def read_p4g(data_dir: Path) -> P4GData:
                    else f"dialogue {turn.B2!r} has no persuader in full_info.csv")
             data.report.reject(InputError(str(dialog), rec.line, "B2", why))
             continue
+        first_turn = turn_seen.get((turn.B2, turn.Turn, turn.B4))
+        if first_turn is not None:  # one row per dialogue, turn and role
+            if first_turn[1] == turn.Unit:
+                data.report.duplicates += 1
+            else:
+                data.report.reject(InputError(str(dialog), rec.line, "Unit", (
+                    f"dialogue {turn.B2!r} turn {turn.Turn} of the {'persuader' if turn.B4 == 0 else 'persuadee'} is "
+                    f"already on line {first_turn[0]} with other text; the first is kept")))
+            continue
+        turn_seen[(turn.B2, turn.Turn, turn.B4)] = (rec.line, turn.Unit)
         data.turns.setdefault(turn.B2, []).append((turn.Turn, turn.B4, turn.Unit))
     ann = data_dir / "annotated_300_dialog.csv"
     if ann.is_file():

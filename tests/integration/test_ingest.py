@@ -337,3 +337,32 @@ def test_crm_names_in_chinese_keep_their_records_apart(tmp_path: Path, reference
     assert len(after[schema.REP]) == len(before[schema.REP]) - 1 > 30  # the "——" agent refused
     assert all(r["id"] != "crm:" and r["id"].startswith("crm:") for r in after[schema.REP])
     assert [(e.field, "no letter or digit" in e.reason) for e in report.rejects[:1]] == [("sales_agent", True)]
+
+
+def test_p4g_repeated_rows_are_duplicates_and_differing_ones_refused(tmp_path: Path, reference) -> None:  # type: ignore[no-untyped-def]
+    """Regression: a second persuader row for a turn with other text was counted as a plain
+    duplicate and dropped, a second persuader or donation for a dialogue silently replaced the
+    first (the deal flipped from lost to won); now refused like the CRM's, the first kept."""
+    cb, names, _ = reference
+    d = make_p4g_slice(tmp_path / "p4g", n_annotated=2, n_other=3)
+    clean_units, clean = load_p4g(d, cb, None, names)
+    with (d / "full_dialog.csv").open(encoding="utf-8", newline="") as f:
+        dialog = list(csv.DictReader(f))
+    with (d / "full_info.csv").open(encoding="utf-8", newline="") as f:
+        info = list(csv.DictReader(f))
+    persuader_turn = next(r for r in dialog if r["B4"] == "0")
+    persuader, donation = next(r for r in info if r["B4"] == "0"), next(r for r in info if r["B4"] == "1")
+    extra_dialog = [dict(persuader_turn), {**persuader_turn, "Unit": "Something else entirely."}]
+    extra_info = [dict(persuader), {**persuader, "B3": "user_99999"}, {**donation, "B6": "7.5"}]
+    for path, rows, extra in ((d / "full_dialog.csv", dialog, extra_dialog), (d / "full_info.csv", info, extra_info)):
+        with path.open("w", encoding="utf-8", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows + extra)
+    units, report = load_p4g(d, cb, None, names)
+    n_dialog, n_info = len(dialog) + 1, len(info) + 1  # the header is line 1
+    assert sorted((Path(e.file).name, e.line, e.field) for e in report.rejects) == [
+        ("full_dialog.csv", n_dialog + 2, "Unit"), ("full_info.csv", n_info + 2, "B3"), ("full_info.csv", n_info + 3, "B6")]
+    assert all("the first is kept" in e.reason for e in report.rejects)
+    assert report.duplicates == 2 and report.accepted == clean.accepted
+    assert _content(units) == _content(clean_units)  # the first rows kept: the same import
