@@ -20,7 +20,7 @@ from rich.table import Table
 
 from api.bootstrap import build_store
 from api.settings import Settings
-from graph.errors import CapmapError
+from graph.errors import CapmapError, ConfigError
 
 app = typer.Typer(add_completion=False, help="capmap: an evidenced capability map, deal squads and growth paths.")
 
@@ -282,11 +282,8 @@ def serve(store: StoreOpt = None, host: str = "127.0.0.1", port: int = 8000) -> 
 
     _setup(True)
     settings = _settings(store, None)
-    if settings.store.startswith("sqlite:///") and not Path(settings.store[len("sqlite:///"):]).is_file():
-        console.print(f"[red]error:[/red] no store at {escape(settings.store)}: run `capmap demo` or `capmap ingest` first, "
-                      "or name an existing store with --store")
-        raise typer.Exit(2)
     try:
+        _require_store(settings)
         st = build_store(settings)
     except CapmapError as e:
         _fail(e, False)
@@ -301,11 +298,21 @@ app.add_typer(labels_app, name="labels")
 OutOpt = Annotated[Optional[Path], typer.Option("--out", help="folder for the files (default out/reports)")]
 
 
+def _require_store(settings: Settings) -> None:
+    """Refuse an embedded store file that does not exist (a command that reads one would create
+    it, empty, and answer from it as if all were well)."""
+    if settings.store.startswith("sqlite:///") and not Path(settings.store[len("sqlite:///"):]).is_file():
+        raise ConfigError(f"no store at {settings.store}: run `capmap demo` or `capmap ingest` first, "
+                          "or name an existing store with --store")
+
+
 def _with_store(store: Optional[str], as_json: bool, work: Any) -> Any:
-    """Open the store, run ``work(store, settings)``, close it; a CapmapError exits with code 2."""
+    """Open an existing store, run ``work(store, settings)``, close it; a CapmapError exits with
+    code 2."""
     _setup(False)
     settings = _settings(store, None)
     try:
+        _require_store(settings)
         st = build_store(settings)
         try:
             return work(st, settings)

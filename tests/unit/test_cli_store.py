@@ -1,0 +1,23 @@
+"""Commands that read a store refuse one that does not exist."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import app
+
+
+@pytest.mark.parametrize("args", [["labels", "list"], ["labels", "approve", "label:x"], ["report", "labels"]])
+def test_a_reading_command_on_a_missing_store_creates_nothing(tmp_path: Path, args: list[str]) -> None:
+    """Regression: `labels list --store sqlite:///nonexist/dir/x.sqlite` created the folders and
+    an empty store and answered `{"labels": []}` with exit code 0."""
+    store = tmp_path / "nonexist" / "x.sqlite"
+    result = CliRunner().invoke(app, [*args, "--store", f"sqlite:///{store}", "--json"])
+    assert result.exit_code == 2
+    last = json.loads(result.output.strip().splitlines()[-1])
+    assert last["type"] == "ConfigError" and "no store at" in last["error"]
+    assert not store.parent.exists()
