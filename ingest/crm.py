@@ -24,6 +24,7 @@ from ingest.units import EVENTS_PER_UNIT, collect, event_units, make
 
 FILES = ("sales_teams.csv", "accounts.csv", "products.csv", "sales_pipeline.csv")
 _OUTCOMES = {"Won": "won", "Lost": "lost"}  # a deal at any other stage is open
+_STAGES = ("Engaging", "Won", "Lost")  # the stage changes a deal's row can hold (_stage_events)
 
 
 @lru_cache(maxsize=65536)
@@ -190,19 +191,24 @@ def iter_crm(
         worked.append({"src": rep_id, "dst": deal_id, "role": "sales"})
         staged.extend((ev, r, prod, stage) for stage, ev in _stage_events(r, rep_id, deal_id))
     change = ChangeSet().add_nodes(list(reps.values())).add_nodes(list(accounts.values()))
-    change.add_nodes(list(scenarios.values())).add_nodes(deals)
+    change.add_nodes(list(scenarios.values()))
+    # a deal's row is the whole record: a field the export left empty (a close date or value
+    # after Won went back to Engaging) is written as null, which removes what an earlier
+    # import stored (a new node simply has no such property)
+    change.add_rows(schema.DEAL, [dict(vars(d)) for d in deals])
     change.add_edges(schema.REPORTS_TO, schema.REP, schema.REP, reports_to)
     change.add_edges(schema.WORKED_ON, schema.REP, schema.DEAL, worked)
-    # a corrected export may move a deal from Won to Lost (or back to open): remove the stage
-    # events, and their evidence, that the deal's current stage no longer has
-    current = {ev.id for ev, _, _, _ in staged}
-    stale = sorted(event_id for r, _ in rows for s in ("won", "lost")
-                   if (event_id := f"crm:{r.opportunity_id}:{s}") not in current)
-    if stale:
-        change.delete_nodes.append((schema.EVENT, stale))
-        change.delete_nodes.append((schema.EVIDENCE, [f"ev:{e}:{c}:0" for e in stale for c in ("crm-won", "crm-lost")]))
-    yield change
+    # a corrected export may move a deal from Won to Lost, back to open, or drop its engage
+    # date: remove the stage events, and their evidence, that the deal's row no longer has
     stage_codes = _codes_by_stage(codebook)
+    current = {ev.id for ev, _, _, _ in staged}
+    stale = sorted((event_id, stage) for r, _ in rows for stage in _STAGES
+                   if (event_id := f"crm:{r.opportunity_id}:{stage.lower()}") not in current)
+    if stale:
+        change.delete_nodes.append((schema.EVENT, [e for e, _ in stale]))
+        change.delete_nodes.append((schema.EVIDENCE, [f"ev:{e}:{c.code}:0" for e, stage in stale
+                                                      for c in stage_codes.get(stage, ())]))
+    yield change
     for i in range(0, len(staged), EVENTS_PER_UNIT):
         chunk = staged[i : i + EVENTS_PER_UNIT]
         evidence = [x for ev, r, prod, stage in chunk

@@ -366,3 +366,36 @@ def test_p4g_repeated_rows_are_duplicates_and_differing_ones_refused(tmp_path: P
     assert all("the first is kept" in e.reason for e in report.rejects)
     assert report.duplicates == 2 and report.accepted == clean.accepted
     assert _content(units) == _content(clean_units)  # the first rows kept: the same import
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "crm_sales_opportunities").is_dir(), reason="CRM data folder not present")
+def test_a_corrected_crm_export_clears_what_it_no_longer_has(tmp_path: Path, reference, store) -> None:  # type: ignore[no-untyped-def]
+    """Regression: re-imported as Engaging with no close date and value, a Won deal kept
+    `closed_at` and `value` (rows dropped their empty fields); a deal whose engage date was
+    blanked kept `engaged_at` and its engaging event with its evidence."""
+    cb, names, _ = reference
+    d = make_crm_slice(tmp_path / "crm", n_deals=60)
+    assert d is not None
+    apply_all(store, load_crm(d, cb, names)[0])
+    with (d / "sales_pipeline.csv").open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    won = next(r for r in rows if r["deal_stage"] == "Won")
+    lost = next(r for r in rows if r["deal_stage"] == "Lost")
+    assert store.get_node(schema.DEAL, f"crm:{won['opportunity_id']}")["closed_at"]
+    won.update(deal_stage="Engaging", close_date="", close_value="")
+    lost.update(engage_date="")
+    with (d / "sales_pipeline.csv").open("w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    apply_all(store, load_crm(d, cb, names)[0])
+    deal = store.get_node(schema.DEAL, f"crm:{won['opportunity_id']}")
+    assert (deal["stage"], deal["outcome"], "closed_at" in deal, "value" in deal) == ("Engaging", "open", False, False)
+    assert store.get_node(schema.EVENT, f"crm:{won['opportunity_id']}:won") is None
+    assert store.get_node(schema.EVIDENCE, f"ev:crm:{won['opportunity_id']}:won:crm-won:0") is None
+    assert store.get_node(schema.EVENT, f"crm:{won['opportunity_id']}:engaging") is not None
+    deal = store.get_node(schema.DEAL, f"crm:{lost['opportunity_id']}")
+    assert "engaged_at" not in deal and deal["closed_at"] == lost["close_date"]
+    assert store.get_node(schema.EVENT, f"crm:{lost['opportunity_id']}:engaging") is None
+    assert store.get_node(schema.EVIDENCE, f"ev:crm:{lost['opportunity_id']}:engaging:crm-engaged:0") is None
+    assert store.get_node(schema.EVENT, f"crm:{lost['opportunity_id']}:lost") is not None
