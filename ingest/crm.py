@@ -126,7 +126,7 @@ def iter_crm(
     deals: list[Deal] = []
     scenarios: dict[str, Scenario] = {}
     worked: list[dict[str, str]] = []
-    seen: dict[str, tuple[int, CrmPipelineRow]] = {}
+    seen: dict[str, tuple[int, CrmPipelineRow]] = {}  # opportunity -> its first line and row
     path = d / "sales_pipeline.csv"
     rows: list[tuple[CrmPipelineRow, CrmProductRow]] = []
     for rec in read_rows(path, required=("opportunity_id", "sales_agent", "product", "deal_stage")):
@@ -152,16 +152,8 @@ def iter_crm(
             report.reject(InputError(str(path), rec.line, "sales_agent",
                                      f"unknown sales agent {r.sales_agent!r} (not in sales_teams.csv)"))
             continue
-        if r.opportunity_id in seen:
-            first_line, first = seen[r.opportunity_id]
-            if first == r:
-                report.duplicates += 1
-            else:
-                report.reject(InputError(str(path), rec.line, "opportunity_id",
-                                         f"{r.opportunity_id!r} is already on line {first_line} with other values; "
-                                         "the first is kept"))
+        if report.repeated(seen, r.opportunity_id, r, str(path), rec.line, "opportunity_id", repr(r.opportunity_id)):
             continue
-        seen[r.opportunity_id] = (rec.line, r)
         rows.append((r, prod))
         report.accepted += 1
 

@@ -110,17 +110,11 @@ def read_p4g(data_dir: Path) -> P4GData:
                 data.bad_info[rec.row["B2"].strip()] = rec.line
             continue
         # one row per dialogue and role: a repeat is a duplicate, a differing one is refused
+        role = "persuader" if row.B4 == 0 else "persuadee"
         field, value = ("B3", row.B3) if row.B4 == 0 else ("B6", row.B6)
-        first = info_seen.get((row.B2, row.B4))
-        if first is not None:
-            if first[1] == value:
-                data.report.duplicates += 1
-            else:
-                data.report.reject(InputError(str(info), rec.line, field, (
-                    f"dialogue {row.B2!r} already has its {'persuader' if row.B4 == 0 else 'persuadee'} on line "
-                    f"{first[0]} with {field} {first[1]!r}; the first is kept")))
+        if data.report.repeated(info_seen, (row.B2, row.B4), value, str(info), rec.line, field,
+                                f"the {role} of dialogue {row.B2!r}"):
             continue
-        info_seen[(row.B2, row.B4)] = (rec.line, value)
         if row.B4 == 0:
             data.persuader[row.B2] = row.B3
         else:
@@ -138,16 +132,10 @@ def read_p4g(data_dir: Path) -> P4GData:
                    else f"dialogue {turn.B2!r} has no persuader in full_info.csv")
             data.report.reject(InputError(str(dialog), rec.line, "B2", why))
             continue
-        first_turn = turn_seen.get((turn.B2, turn.Turn, turn.B4))
-        if first_turn is not None:  # one row per dialogue, turn and role
-            if first_turn[1] == turn.Unit:
-                data.report.duplicates += 1
-            else:
-                data.report.reject(InputError(str(dialog), rec.line, "Unit", (
-                    f"dialogue {turn.B2!r} turn {turn.Turn} of the {'persuader' if turn.B4 == 0 else 'persuadee'} is "
-                    f"already on line {first_turn[0]} with other text; the first is kept")))
-            continue
-        turn_seen[(turn.B2, turn.Turn, turn.B4)] = (rec.line, turn.Unit)
+        role = "persuader" if turn.B4 == 0 else "persuadee"
+        if data.report.repeated(turn_seen, (turn.B2, turn.Turn, turn.B4), turn.Unit, str(dialog), rec.line, "Unit",
+                                f"turn {turn.Turn} of the {role} of dialogue {turn.B2!r}"):
+            continue  # one row per dialogue, turn and role
         data.turns.setdefault(turn.B2, []).append((turn.Turn, turn.B4, turn.Unit))
     ann = data_dir / "annotated_300_dialog.csv"
     if ann.is_file():

@@ -6,7 +6,7 @@ import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from graph.errors import InputError
 
@@ -46,6 +46,22 @@ class IngestReport:
             self.rejects.append(err)
         else:
             self._n_dropped += 1
+
+    def repeated(self, seen: dict[Any, tuple[int, Any]], key: Any, value: Any, file: str, line: int, field: str,
+                 what: str) -> bool:
+        """Whether the record ``key`` (``what`` names it) came before, in ``seen`` (key -> its
+        first line and value): then a plain duplicate when ``value`` is the same, else rejected
+        naming ``field``, the first kept. A new key is remembered."""
+        first = seen.get(key)
+        if first is None:
+            seen[key] = (line, value)
+            return False
+        if first[1] == value:
+            self.duplicates += 1
+        else:
+            self.reject(InputError(file, line, field,
+                                   f"{what} is already on line {first[0]} with other values; the first is kept"))
+        return True
 
     def close(self) -> Path | None:
         """Close the streamed rejects file; return its path if anything was rejected."""
