@@ -13,14 +13,14 @@ from pathlib import Path
 
 from graph import schema
 from graph.errors import InputError
-from graph.model import Account, Deal, Event, Evidence, Rep, Scenario
+from graph.model import Account, Deal, Event, Evidence, Rep, Scenario, make
 from graph.store import ChangeSet
 from ingest.codebook import Code, Codebook
 from ingest.csvio import read_rows
 from ingest.evidence import evidence_for
 from ingest.records import CrmAccountRow, CrmPipelineRow, CrmProductRow, CrmTeamRow, validate
 from ingest.report import IngestReport
-from ingest.units import EVENTS_PER_UNIT, collect, event_units, make
+from ingest.units import EVENTS_PER_UNIT, collect, event_units
 
 FILES = ("sales_teams.csv", "accounts.csv", "products.csv", "sales_pipeline.csv")
 _OUTCOMES = {"Won": "won", "Lost": "lost"}  # a deal at any other stage is open

@@ -10,10 +10,9 @@ import re
 from collections.abc import Iterable
 from itertools import groupby
 
-from graph.model import Event, Evidence
+from graph.model import Event, Evidence, make
 from ingest.codebook import Code, Codebook
 from ingest.text import is_chinese, snippet
-from ingest.units import make
 
 
 def evidence_for(

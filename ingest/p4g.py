@@ -21,7 +21,7 @@ import numpy as np
 
 from graph import schema
 from graph.errors import InputError
-from graph.model import Deal, Event, Evidence, Rep, Scenario
+from graph.model import Deal, Event, Evidence, Rep, Scenario, make
 from graph.store import ChangeSet
 from ingest.codebook import Codebook
 from ingest.coders import NON_STRATEGY, TextCoder, Unit
@@ -30,7 +30,7 @@ from ingest.evidence import RuleCoder, evidence_for, outcome_level, union_patter
 from ingest.records import P4GAnnotatedRow, P4GDialogRow, P4GInfoRow, p4g_started_at, validate
 from ingest.report import IngestReport
 from ingest.text import sentence_units
-from ingest.units import collect, event_units, make
+from ingest.units import collect, event_units
 
 log = logging.getLogger(__name__)
 

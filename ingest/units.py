@@ -5,42 +5,14 @@ completes it without duplicates. Units stay small enough for a server's transact
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Generator, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from graph.model import Event, Evidence
 from graph.store import ChangeSet, GraphStore
 
 EVENTS_PER_UNIT = 2000
 
-D = TypeVar("D")
-
-_FIELDS: dict[type, tuple[str, ...]] = {}
-
-
-def _plain_fields(cls: type) -> tuple[str, ...]:
-    """The fields of dataclass ``cls`` in their order, when its ``__init__`` does no more than set
-    them on the instance dict (no ``__post_init__``, no slots, every field an argument); else ()."""
-    fields = dataclasses.fields(cls)
-    if hasattr(cls, "__post_init__") or hasattr(cls, "__slots__") or not all(f.init for f in fields):
-        return ()
-    return tuple(f.name for f in fields)
-
-
-def make(cls: type[D], values: dict[str, Any]) -> D:
-    """``cls(**values)`` for a dataclass such as a node, several times faster when ``values``
-    holds every field of ``cls`` in its order (thousands of events and evidence items are made
-    per import): the instance dict is then ``values`` itself, as ``__init__`` would have made it.
-    Anything else goes through ``__init__``."""
-    names = _FIELDS.get(cls)
-    if names is None:
-        names = _FIELDS[cls] = _plain_fields(cls)
-    if names and tuple(values) == names:
-        obj = object.__new__(cls)
-        object.__setattr__(obj, "__dict__", values)
-        return obj
-    return cls(**values)
 
 
 def event_units(events: Sequence[Event], evidence: Sequence[Evidence], size: int = EVENTS_PER_UNIT) -> list[ChangeSet]:

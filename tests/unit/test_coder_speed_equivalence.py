@@ -16,7 +16,7 @@ import pytest
 import scipy.sparse as sp
 
 from graph.errors import InputError
-from graph.model import Event, Evidence
+from graph.model import Event, Evidence, make
 from ingest.codebook import Code, load_codebook
 from ingest.coders import (
     _CONTEXT_FIELDS,
@@ -35,7 +35,6 @@ from ingest.coders import (
 from ingest.csvio import Record
 from ingest.evidence import evidence_for
 from ingest.records import CrmPipelineRow, validate
-from ingest.units import make
 
 TRAIN = ["Would you like to donate today?", "Save the Children is a trusted charity.", "I donate $2 to kids.",
          "您愿意今天捐款吗？", "这个慈善机构很有信誉", "How much would you like to give?", "They help kids in 190 countries.",
