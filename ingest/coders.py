@@ -280,13 +280,9 @@ class _Tfidf:
         return x
 
 
-def _text_cues(text: str) -> tuple[float, float, float, float]:
-    return (float("?" in text or "？" in text), float(_DIGIT.search(text) is not None),
-            float(_MONEY.search(text) is not None), min(len(text), 200) / 200.0)
-
-
 def _cue_matrix(texts: list[str]) -> np.ndarray:
-    """:func:`_text_cues` of each of ``texts``, as rows (a column at a time)."""
+    """Per text, as a row (computed a column at a time): a question mark, a digit, a currency
+    sign (1.0 or 0.0), and the length up to 200 characters over 200."""
     out = np.empty((len(texts), 4))
     out[:, 0] = [("?" in t or "？" in t) for t in texts]
     digit, money = _DIGIT.search, _MONEY.search

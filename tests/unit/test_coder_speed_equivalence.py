@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pickle
 import random
+import re
 from dataclasses import dataclass
 from datetime import date
 from itertools import chain
@@ -29,7 +30,6 @@ from ingest.coders import (
     _Featurizer,
     _GramCodes,
     _position_matrix,
-    _text_cues,
     _Tfidf,
 )
 from ingest.csvio import Record
@@ -105,6 +105,12 @@ def _reference_blocks(f: _Featurizer, units: list[Unit]) -> list[np.ndarray]:
             out.append((f.context_weight * vec.transform(strings, [_WORDS.findall(s.lower()) for s in strings]))[inverse])
         out.append(_reference_positions(units))
     return [np.asarray(x.toarray() if sp.issparse(x) else x) for x in out]
+
+
+def _text_cues(text: str) -> tuple[float, float, float, float]:
+    """The dense text cues one string at a time, as the coder computed them before."""
+    return (float("?" in text or "？" in text), float(re.search(r"\d", text) is not None),
+            float(re.search("[$¥￥€£元]", text) is not None), min(len(text), 200) / 200.0)
 
 
 def _reference_positions(units: list[Unit]) -> np.ndarray:
