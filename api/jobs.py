@@ -132,9 +132,13 @@ def ingest_sources(
     # come (ingest.parallel); the workers also encode the units for the store (checking every
     # row), which leaves this process little more than the writes. Sources write disjoint nodes
     # and implied relationships don't depend on arrival order, so the order of units doesn't
-    # matter. The CRM export starts first; PersuasionForGood, most of the coding, is read here
-    # meanwhile and coded in one shard of its dialogues per worker (the shards inherit what was
-    # read). BLAS and OpenMP run one thread each, here and in the workers.
+    # matter. One producer per worker: the CRM export starts first, in one; PersuasionForGood,
+    # most of the coding, is coded in one shard of its dialogues per worker left (at least one).
+    # With several shards it is read here meanwhile (they inherit what was read); one shard reads
+    # it itself, which leaves this process only the writes. Another producer than there are
+    # workers costs more than it gives (measured on 2 CPUs: with a shard per CPU beside the CRM,
+    # about 8 % more CPU time and 2-3 % less throughput; bench/ingest.py). BLAS and OpenMP run
+    # one thread each, here and in the workers.
     with parallel.one_thread_each():
         return _ingest_in_workers(store, seeds, codebook, coder, p4g_dir, crm, xapi_paths)
 
@@ -152,7 +156,7 @@ def _ingest_in_workers(
         log.warning("no CRM data folder (crm_sales_opportunities/) found; CRM deals are skipped")
     p4g: list[parallel.Producer[Any, Any]] = []
     try:
-        shards = max(1, parallel.worker_count())
+        shards = max(1, parallel.worker_count() - len(producers))
         data = read_p4g(p4g_dir) if shards > 1 else None
         p4g = parallel.start(
             [(f"p4g-{k}", parallel.mapped(partial(iter_p4g, p4g_dir, codebook, coder, names, data=data,

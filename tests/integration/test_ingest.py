@@ -182,15 +182,24 @@ def test_importing_twice_changes_nothing(store, slice_dirs) -> None:  # type: ig
 
 
 def test_workers_or_not_the_store_is_the_same(tmp_path: Path, slice_dirs, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """Sources coded in child processes (PersuasionForGood in one, two or three shards), their
-    units written as they arrive, give the same store, row for row, and the same report as the
-    sources loaded one after the other in this process."""
+    """Sources coded in child processes (the CRM export in one, PersuasionForGood in one shard
+    per worker left: one, one, two, three), their units written as they arrive, give the same
+    store, row for row, and the same report as the sources loaded one after the other in this
+    process."""
     import sqlite3
 
+    from ingest import parallel
+
     seeds, data = slice_dirs["seeds"], slice_dirs["data"]
+    crm = (data / "crm_sales_opportunities" / "sales_pipeline.csv").is_file()
+    started: list[list[str]] = []
+    start = parallel.start
+    monkeypatch.setattr(parallel, "start", lambda makers, joining=(): (
+        started[-1].extend(name for name, _ in makers), start(makers, joining))[1])
     dumps, summaries = [], []
-    for workers in ("0", "1", "2", "3"):
+    for workers in ("0", "1", "2", "3", "4"):
         monkeypatch.setenv("CAPMAP_WORKERS", workers)
+        started.append([])
         st = SqliteStore(tmp_path / f"w{workers}.sqlite")
         jobs.load_reference(st, seeds)
         cb = jobs.codebook_for(st, seeds)
@@ -201,6 +210,9 @@ def test_workers_or_not_the_store_is_the_same(tmp_path: Path, slice_dirs, monkey
                           con.execute("SELECT type, src, dst, key, props FROM edges ORDER BY 1, 2, 3, 4").fetchall()))
     assert all(s == summaries[0] for s in summaries) and summaries[0]["p4g"]["accepted"] > 500
     assert all(d == dumps[0] for d in dumps) and len(dumps[0][0]) > 1000
+    # one producer per worker (at least one shard): the CRM export's, then the shards
+    shards = [[f"p4g-{k}" for k in range(max(1, w - crm))] for w in (1, 1, 2, 3, 4)]
+    assert started == [["crm"] * crm + s for s in shards]
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "crm_sales_opportunities").is_dir(), reason="CRM data folder not present")
