@@ -55,6 +55,9 @@ _ITEM, _DONE, _ERROR, _DIED = "item", "done", "error", "died"
 # a unit to write it gets a core, so it keeps up with the workers instead of being left a backlog
 # to write alone, on one core, after they finish; and while it waits they have every core.
 WORKER_NICENESS = 5
+# A producer with less work than another can run lower still (see start): the longest one sets
+# when the import ends, and the shorter ones fill the time it leaves.
+FILLER_NICENESS = 15
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -92,7 +95,7 @@ def _die_with_parent() -> None:
         pass
 
 
-def _child(send: Connection, make: Callable[[], Generator[Any, None, Any]], parent: int) -> None:
+def _child(send: Connection, make: Callable[[], Generator[Any, None, Any]], parent: int, niceness: int) -> None:
     for end in list(_READ_ENDS):
         end.close()
     _READ_ENDS.clear()
@@ -103,7 +106,7 @@ def _child(send: Connection, make: Callable[[], Generator[Any, None, Any]], pare
     # permanent generation keeps the child's garbage collections from scanning it again and
     # again (and from writing to its pages, which the fork shares with the parent).
     gc.freeze()
-    os.nice(WORKER_NICENESS)
+    os.nice(niceness)
     for var in _THREAD_VARS:  # one thread for a threaded library the worker loads (see start)
         os.environ[var] = "1"
     try:
@@ -135,6 +138,7 @@ class Producer(Generic[T, R]):
         make: Callable[[], Generator[T, None, R]],
         parallel: bool | None = None,
         into: queue.Queue[tuple[Producer[Any, Any], str, Any]] | None = None,
+        niceness: int = WORKER_NICENESS,
     ) -> None:
         self.name = name
         self.result: R | None = None
@@ -146,7 +150,7 @@ class Producer(Generic[T, R]):
         if parallel if parallel is not None else workers_enabled():
             ctx = multiprocessing.get_context("fork")
             recv, send = ctx.Pipe(duplex=False)
-            self._proc = ctx.Process(target=_child, args=(send, make, os.getpid()), name=f"capmap-{name}", daemon=True)
+            self._proc = ctx.Process(target=_child, args=(send, make, os.getpid(), niceness), name=f"capmap-{name}", daemon=True)
             _READ_ENDS.add(recv)  # for the children forked from now on to close (see _child)
             self._proc.start()
             send.close()
@@ -266,15 +270,19 @@ def one_thread_each() -> Iterator[None]:
 def start(
     makers: Sequence[tuple[str, Callable[[], Generator[Any, None, Any]]]],
     joining: Sequence[Producer[Any, Any]] = (),
+    niceness: int = WORKER_NICENESS,
 ) -> list[Producer[Any, Any]]:
     """Producers for ``makers`` (name, generator factory) sharing one bounded queue, for
     :func:`interleave`; their children start at once. With ``joining`` (producers started
     before), the new ones share those producers' queue, so all of them can be interleaved.
+    Their children run ``niceness`` below this process's priority: :data:`FILLER_NICENESS`
+    for producers with less work than others started with them, which then take a core only
+    when the others leave one (on 2 CPUs the longest producer otherwise finishes last, alone).
 
     Start them within :func:`one_thread_each`: a child keeps the thread limits it was forked
     with."""
     shared: queue.Queue[tuple[Producer[Any, Any], str, Any]] = joining[0]._queue if joining else queue.Queue(QUEUE_UNITS)
-    return [Producer(name, make, into=shared) for name, make in makers]
+    return [Producer(name, make, into=shared, niceness=niceness) for name, make in makers]
 
 
 def interleave(producers: Sequence[Producer[Any, Any]]) -> Iterator[Any]:

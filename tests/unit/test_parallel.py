@@ -94,14 +94,22 @@ def test_a_bad_worker_count_is_named(monkeypatch: pytest.MonkeyPatch, setting: s
         parallel.worker_count()
 
 
-def niceness() -> Generator[int, None, None]:
+def niceness() -> Generator[int, None, int]:
     yield os.nice(0)
+    return os.nice(0)
 
 
 def test_workers_run_below_the_writer_priority() -> None:
-    """The writer (this process) is scheduled before the workers, so it keeps up with them."""
+    """The writer (this process) is scheduled before the workers, so it keeps up with them; a
+    producer with less work runs lower still."""
     with parallel.Producer("nice", niceness, parallel=True) as p:
         assert p.in_child and list(p) == [min(os.nice(0) + parallel.WORKER_NICENESS, 19)]
+    ps = parallel.start([("filler", niceness)], niceness=parallel.FILLER_NICENESS)
+    ps += parallel.start([("main", niceness)], joining=ps)
+    assert parallel.FILLER_NICENESS > parallel.WORKER_NICENESS
+    list(parallel.interleave(ps))
+    assert [(p.name, p.result) for p in ps] == [("filler", min(os.nice(0) + parallel.FILLER_NICENESS, 19)),
+                                                ("main", min(os.nice(0) + parallel.WORKER_NICENESS, 19))]
 
 
 def blas_threads() -> Generator[list[int], None, None]:
