@@ -192,10 +192,10 @@ def test_workers_or_not_the_store_is_the_same(tmp_path: Path, slice_dirs, monkey
 
     seeds, data = slice_dirs["seeds"], slice_dirs["data"]
     crm = (data / "crm_sales_opportunities" / "sales_pipeline.csv").is_file()
-    started: list[list[str]] = []
+    started: list[list[tuple[str, int]]] = []
     start = parallel.start
-    monkeypatch.setattr(parallel, "start", lambda makers, joining=(): (
-        started[-1].extend(name for name, _ in makers), start(makers, joining))[1])
+    monkeypatch.setattr(parallel, "start", lambda makers, joining=(), niceness=parallel.WORKER_NICENESS: (
+        started[-1].extend((name, niceness) for name, _ in makers), start(makers, joining, niceness))[1])
     dumps, summaries = [], []
     for workers in ("0", "1", "2", "3", "4"):
         monkeypatch.setenv("CAPMAP_WORKERS", workers)
@@ -210,9 +210,10 @@ def test_workers_or_not_the_store_is_the_same(tmp_path: Path, slice_dirs, monkey
                           con.execute("SELECT type, src, dst, key, props FROM edges ORDER BY 1, 2, 3, 4").fetchall()))
     assert all(s == summaries[0] for s in summaries) and summaries[0]["p4g"]["accepted"] > 500
     assert all(d == dumps[0] for d in dumps) and len(dumps[0][0]) > 1000
-    # one producer per worker (at least one shard): the CRM export's, then the shards
-    shards = [[f"p4g-{k}" for k in range(max(1, w - crm))] for w in (1, 1, 2, 3, 4)]
-    assert started == [["crm"] * crm + s for s in shards]
+    # one producer per worker (at least one shard): the CRM export's, at the lower priority of
+    # the shorter job, then the shards
+    shards = [[(f"p4g-{k}", parallel.WORKER_NICENESS) for k in range(max(1, w - crm))] for w in (1, 1, 2, 3, 4)]
+    assert started == [[("crm", parallel.FILLER_NICENESS)] * crm + s for s in shards]
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "crm_sales_opportunities").is_dir(), reason="CRM data folder not present")
