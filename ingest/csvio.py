@@ -52,6 +52,19 @@ def _open_text(path: Path) -> io.TextIOWrapper:
     raise InputError(str(path), None, None, "is neither UTF-8 nor GB18030 text")
 
 
+def _csv_error(e: csv.Error, last: int) -> tuple[str, bool]:
+    """What a reader's error means for a record whose text ends on line ``last``, and whether
+    reading can go on with the next line."""
+    why = str(e)
+    if "unexpected end of data" in why:
+        return (f"a quoted field opened in this record is never closed: the record runs to the end of the "
+                f"file (line {last}); close the quote (nothing after this line was read as records)"), False
+    if "field larger than field limit" in why:
+        return (f"a field of this record runs past {csv.field_size_limit():,} characters (line {last}): a "
+                "quote left open? The rest of the file is not read"), False
+    return f"is not valid CSV ({why}); a quote inside a field is written twice, the field quoted", True
+
+
 def read_rows(
     path: str | Path,
     required: Sequence[str] = (),
@@ -83,13 +96,16 @@ def read_rows(
                 delimiter = csv.Sniffer().sniff(sample.split("\n", 1)[0], delimiters=",;\t").delimiter
             except csv.Error:
                 delimiter = ","
-        reader = csv.reader(f, delimiter=delimiter)
+        # strict: a quote left open is an error, not a field that swallows the rest of the file
+        reader = csv.reader(f, delimiter=delimiter, strict=True)
         try:
             header = next(reader)
         except StopIteration:
             raise InputError(str(p), 1, None, "file is empty (no header line)") from None
         except UnicodeDecodeError as e:
             raise InputError(str(p), 1, None, f"is not valid {f.encoding} text: {e.reason}") from None
+        except csv.Error as e:
+            raise InputError(str(p), 1, None, f"the header line is not valid CSV: {e}") from None
         header = [h.strip().lstrip("\ufeff") for h in header]
         seen: dict[str, int] = {}
         for i, h in enumerate(header, 1):
@@ -110,6 +126,13 @@ def read_rows(
             except UnicodeDecodeError as e:
                 raise InputError(str(p), last + 1, None,
                                  f"is not valid {f.encoding} text from about this line on: {e.reason}") from None
+            except csv.Error as e:
+                start, last = last + 1, reader.line_num
+                bad, resumable = _csv_error(e, last)
+                yield Record(start, {}, InputError(str(p), start, None, bad))
+                if resumable:
+                    continue
+                return
             start = last + 1
             last = reader.line_num
             if progress is not None:

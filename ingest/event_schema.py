@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -13,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from graph.errors import ConfigError, InputError
 from ingest.csvio import read_rows
-from ingest.timeutil import DEFAULT_TZ, Instant, to_utc, zone
+from ingest.timeutil import DEFAULT_TZ, Instant, not_in_future, to_utc, zone
 
 EventType = Literal["call", "email", "chat", "stage_change", "proposal_edit", "approval", "nps", "rating"]
 Rater = Literal["self", "manager", "peer"]
@@ -92,7 +93,9 @@ class EventIn(BaseModel):
     def _at(cls, v: Any, info: ValidationInfo) -> Instant:
         if v is None or isinstance(v, (dict, list)):
             raise ValueError("a timestamp is required (ISO-8601, Excel serial or Unix time)")
-        return to_utc(v, info.data.get("tz") or (info.context or {}).get("default_tz", DEFAULT_TZ))
+        at = to_utc(v, info.data.get("tz") or (info.context or {}).get("default_tz", DEFAULT_TZ))
+        not_in_future(datetime.fromisoformat(at.utc.replace("Z", "+00:00")))
+        return at
 
     @field_validator("deal")
     @classmethod

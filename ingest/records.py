@@ -19,6 +19,7 @@ from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from graph.errors import InputError
 from ingest.csvio import Record
+from ingest.timeutil import not_in_future
 
 M = TypeVar("M")
 
@@ -112,6 +113,13 @@ class CrmPipelineRow(_Row):
     _blank = field_validator("account", "engage_date", "close_date", "close_value", mode="before")(
         _blank_to_none
     )
+
+    @field_validator("engage_date", "close_date")
+    @classmethod
+    def _not_in_future(cls, v: date | None) -> date | None:
+        if v is not None:
+            not_in_future(datetime(v.year, v.month, v.day, tzinfo=UTC))
+        return v
 
     @field_validator("deal_stage", mode="before")
     @classmethod

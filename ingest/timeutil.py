@@ -58,6 +58,29 @@ class Instant:
     tz_assumed: str | None = None
 
 
+FUTURE_TOLERANCE = timedelta(days=1)
+"""How far after the clock of the importing machine a behaviour may be dated (clocks and zones
+set wrong by a few hours are common); anything later is refused."""
+
+
+def not_in_future(dt: datetime, now: datetime | None = None) -> datetime:
+    """``dt`` (aware) if it is no later than :data:`FUTURE_TOLERANCE` after ``now`` (the clock).
+
+    A behaviour cannot have happened yet, and the newest evidence anchors every recency weight:
+    one event dated 2204 would weigh all others to nothing.
+
+    Raises
+    ------
+    ValueError
+        Naming the instant and the latest one accepted.
+    """
+    latest = (now or datetime.now(UTC)) + FUTURE_TOLERANCE
+    if dt > latest:
+        raise ValueError(f"{format_utc(dt)} is in the future (later than {format_utc(latest)}): a behaviour "
+                         "cannot have happened yet; check the date, the zone or the exporting system's clock")
+    return dt
+
+
 @lru_cache(maxsize=64)
 def zone(name: str) -> ZoneInfo:
     """The IANA zone ``name`` (e.g. ``Asia/Shanghai``).

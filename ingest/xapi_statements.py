@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
+from ingest.timeutil import not_in_future
+
 VOIDED = "http://adlnet.gov/expapi/verbs/voided"
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 _SHA1 = re.compile(r"^[0-9a-f]{40}$", re.I)
@@ -199,7 +201,7 @@ class Statement(BaseModel):
     @field_validator("timestamp", mode="before")
     @classmethod
     def _timestamp(cls, v: Any) -> datetime | None:
-        return None if v is None else parse_timestamp(v)
+        return None if v is None else not_in_future(parse_timestamp(v))
 
     @field_validator("version")
     @classmethod

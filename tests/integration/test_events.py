@@ -247,6 +247,43 @@ def test_gbk_csv_rejects_point_at_the_record_first_line(sqlite_store: Any, tmp_p
     assert reasons(sqlite_store, "evt:chat:a4") == ["赞赏客户 → 关系建立 L1：“您说得对”（rules，置信度 0.70）"]
 
 
+def test_an_event_dated_in_the_future_is_rejected(sqlite_store: Any, tmp_path: Path) -> None:
+    """Regression (a new user's review): one event dated 2204 was accepted, became the anchor
+    of every recency weight and weighed the whole map to nothing. An event up to a day ahead of
+    the clock (a clock or zone set wrong) is kept."""
+    from datetime import UTC, datetime, timedelta
+
+    coding = make_coding(sqlite_store)
+    soon = (datetime.now(UTC) + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    p = tmp_path / "future.jsonl"
+    p.write_text("\n".join(json.dumps(r) for r in [
+        {"id": "f1", "rep": "zw", "type": "chat", "at": "2024-01-30T10:00:00Z", "text": "fine"},
+        {"id": "f2", "rep": "zw", "type": "chat", "at": "2204-01-30T10:00:00Z", "text": "from the future"},
+        {"id": "f3", "rep": "zw", "type": "chat", "at": soon, "text": "a clock two hours fast"},
+    ]) + "\n", encoding="utf-8")
+    report = ingest_events(p, sqlite_store, coding)
+    assert (report.accepted, [(e.line, e.field) for e in report.rejects]) == (2, [(2, "at")])
+    assert "2204-01-30T10:00:00Z is in the future" in report.rejects[0].reason
+    assert sqlite_store.get_node(schema.EVENT, "evt:chat:f2") is None
+    assert sqlite_store.get_node(schema.EVENT, "evt:chat:f3") is not None
+
+
+def test_a_quote_left_open_in_an_events_csv_is_reported_not_swallowed(sqlite_store: Any, tmp_path: Path) -> None:
+    """Regression: the rows after an unclosed quote became one event's text (accepted 1,
+    rejected 0); now the record is rejected naming its line, the rows before it kept."""
+    coding = make_coding(sqlite_store)
+    p = tmp_path / "open-quote.csv"
+    p.write_text("id,rep,type,at,text\n"
+                 "q1,zw,chat,2024-01-30 12:00,fine\n"
+                 'q2,zw,chat,2024-01-30 12:01,"never closed\n'
+                 + "".join(f"q{i},zw,chat,2024-01-30 12:02,row {i}\n" for i in range(3, 50)), encoding="utf-8")
+    report = ingest_events(p, sqlite_store, coding)
+    assert (report.accepted, [(e.line, e.field) for e in report.rejects]) == (1, [(3, None)])
+    assert "never closed" in report.rejects[0].reason
+    assert sqlite_store.get_node(schema.EVENT, "evt:chat:q1") is not None
+    assert sqlite_store.get_node(schema.EVENT, "evt:chat:q2") is None
+
+
 @pytest.mark.parametrize(("header", "field", "message"), [
     ("id,rep,type,at,text,text", "text", "duplicate column name in the header (columns 5 and 6)"),
     ("id,rep,type,at,编号", "编号", "columns 'id' and '编号' both give 'id'"),

@@ -320,3 +320,14 @@ def test_mbox_domain_is_case_insensitive_and_the_local_part_is_not(env: Env, tmp
     assert reps[0] == reps[1] == reps[3] == "xapi:" + hashed[:12]
     assert reps[2] != reps[0]
     assert store.count_nodes(schema.REP, where={"source": "xapi"}) == 2
+
+
+def test_a_statement_dated_in_the_future_is_rejected(env: Env, tmp_path: Path) -> None:
+    """Regression (a new user's review): one event dated 2204 became the anchor of every
+    recency weight and weighed the whole map to nothing; it is refused at the boundary."""
+    good = json.loads((EXAMPLES / "01-learning.json").read_text(encoding="utf-8"))[0]
+    late = {**copy.deepcopy(good), "id": "0c5e0d55-5a1f-4f0c-9b3c-6a3e2f1d2b01", "timestamp": "2204-01-30T10:00:00Z"}
+    report = run(env, [write(tmp_path / "late.json", [good, late])])
+    assert where(report) == [("late.json", 1, "timestamp")]
+    assert "in the future" in report.rejects[0].reason
+    assert report.accepted == 1 and event(env[0], good["id"])

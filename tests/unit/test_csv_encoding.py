@@ -50,3 +50,29 @@ def test_neither_utf8_nor_gb18030_is_named(tmp_path: Path) -> None:
     path.write_bytes(b"name,note\n" + b"a,b\n" * 10 + b"\x80\x80\x80\xff\xff,x\n")
     with pytest.raises(InputError, match="neither UTF-8 nor GB18030"):
         list(read_rows(path))
+
+
+def test_a_quote_left_open_is_a_rejected_record_never_swallowed_rows(tmp_path: Path) -> None:
+    """Regression (a new user's review): a quote opened and never closed made one field of the
+    rest of the file — the rows after it silently lost — or, past 128 KiB, a raw csv.Error."""
+    short = tmp_path / "short.csv"
+    short.write_text('a,b\n0,ok\n1,"never closed\n2,y\n3,z\n', encoding="utf-8")
+    records = list(read_rows(short))
+    assert [(r.line, r.row) for r in records] == [(2, {"a": "0", "b": "ok"}), (3, {})]
+    err = records[1].error
+    assert err is not None and (err.line, err.field) == (3, None)
+    assert "never closed" in err.reason and "line 5" in err.reason
+
+    long = tmp_path / "long.csv"
+    long.write_text('a,b\n0,ok\n1,"never closed\n' + "2,y\n" * 40000, encoding="utf-8")
+    records = list(read_rows(long))
+    assert [r.line for r in records] == [2, 3] and records[0].error is None
+    assert records[1].error is not None and "131,072 characters" in records[1].error.reason
+
+
+def test_a_stray_quote_rejects_its_record_and_reading_goes_on(tmp_path: Path) -> None:
+    p = tmp_path / "stray.csv"
+    p.write_text('a,b\n1,"x"y\n2,"say ""hi"""\n', encoding="utf-8")
+    records = list(read_rows(p))
+    assert records[0].line == 2 and records[0].error is not None and "not valid CSV" in records[0].error.reason
+    assert (records[1].line, records[1].row, records[1].error) == (3, {"a": "2", "b": 'say "hi"'}, None)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -117,3 +117,23 @@ def test_zone_files_are_there() -> None:
 def test_format_utc_refuses_a_naive_time() -> None:
     with pytest.raises(ValueError, match="naive"):
         format_utc(datetime(2024, 1, 30))
+
+
+def test_a_behaviour_dated_after_tomorrow_is_refused() -> None:
+    from datetime import timedelta
+
+    from pydantic import ValidationError
+
+    from ingest.records import CrmPipelineRow
+    from ingest.timeutil import FUTURE_TOLERANCE, not_in_future
+
+    now = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+    assert not_in_future(now + FUTURE_TOLERANCE, now) == now + FUTURE_TOLERANCE
+    with pytest.raises(ValueError, match=r"2026-12-05T12:00:01Z is in the future \(later than 2026-12-05T12:00:00Z\)"):
+        not_in_future(now + FUTURE_TOLERANCE + timedelta(seconds=1), now)
+    row = {"opportunity_id": "X1", "sales_agent": "A", "product": "P", "deal_stage": "Won",
+           "engage_date": "2017-01-02", "close_date": "2204-01-30", "close_value": "10"}
+    with pytest.raises(ValidationError, match="close_date") as e:
+        CrmPipelineRow.model_validate(row)
+    assert "in the future" in str(e.value)
+    assert CrmPipelineRow.model_validate({**row, "close_date": "2017-02-01"}).close_date.year == 2017  # type: ignore[union-attr]
