@@ -100,6 +100,11 @@ def _print_summary(s: dict[str, Any], settings: Settings) -> None:
         t.add_row("text coder (5-fold by dialogue)", f"macro-F1 {s['coder']['macro_f1']:.3f}, accuracy {s['coder']['accuracy']:.3f}")
     t.add_row("elapsed", f"{s['elapsed_s']} s")
     out.print(t)
+    if s.get("ingest"):
+        out.print("[bold]Imported[/bold] (each source's records)")
+    for name, r in (s.get("ingest") or {}).items():
+        line = f"  {name}: accepted {r['accepted']:,}, rejected {r['rejected']:,}, duplicates {r['duplicates']:,}"
+        out.print(escape(line + (f" (every rejected record: {r['rejects_file']})" if r.get("rejects_file") else "")))
     if s["labels"]:
         share, ari = s.get("outlier_share"), s.get("label_stability_ari")
         extra = "" if share is None else f": {share:.0%} of clustered reps are outliers"
@@ -171,6 +176,9 @@ def ingest(path: Annotated[Path, typer.Argument(help="file or folder to import")
     _setup(False)
     settings = _settings(store, None)
     try:
+        # known writable before anything is imported: a failure after the import had committed
+        # would report an import that happened as failed, and lose the rejects
+        rejects = _writable(rejects) if rejects is not None else None
         st = build_store(settings)
         try:
             seeds = settings.seeds_dir
@@ -220,6 +228,22 @@ def ingest(path: Annotated[Path, typer.Argument(help="file or folder to import")
     if report.accepted:
         console.print("run `capmap score` to refresh the capability map with what was imported")
     _emit(summary, as_json)
+
+
+def _writable(path: Path) -> Path:
+    """``path`` if a file can be written there (its folder made if missing), else ConfigError."""
+    if path.is_dir():
+        raise ConfigError(f"--rejects {path}: is a folder; name a file, e.g. {path / 'rejects.jsonl'}")
+    existed = path.exists()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8"):
+            pass
+    except OSError as e:
+        raise ConfigError(f"--rejects {path}: cannot write there ({e.strerror})") from None
+    if not existed:
+        path.unlink()
+    return path
 
 
 def _ingest_events(st: Any, path: Path, codebook: Any, names: dict[str, tuple[str, str]], coder: Any, tz: str,

@@ -50,7 +50,7 @@ def run_demo(store: GraphStore, settings: Settings) -> dict[str, Any]:
     log.info("training and cross-validating the text coder on the 300 annotated dialogues")
     coder, coder_score = jobs.train_coder(seeds, codebook, seed=settings.seed)
     log.info("ingesting and coding behaviour events")
-    reports = jobs.ingest_sources(store, seeds, settings.data_dir, codebook, coder)
+    reports = jobs.ingest_sources(store, seeds, settings.data_dir, codebook, coder, rejects_dir=Path(settings.out_dir))
     log.info("scoring capabilities")
     params = ScoringParams(half_life_days=settings.half_life_days, prior_strength=settings.prior_strength)
     run_id, n_caps = jobs.recompute_capabilities(store, params, codebook.version)

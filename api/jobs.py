@@ -124,8 +124,11 @@ def train_coder(seeds: Path, codebook: Codebook, seed: int = 0, evaluate: bool =
 def ingest_sources(
     store: GraphStore, seeds: Path, data_dir: Path | None, codebook: Codebook, coder: TextCoder | None,
     p4g_dir: Path | None = None, crm_dir: Path | None = None, xapi_paths: list[Path] | None = None,
+    rejects_dir: Path | None = None,
 ) -> dict[str, dict[str, object]]:
-    """Load every behaviour source there is; return each source's report summary."""
+    """Load every behaviour source there is; return each source's report summary. With
+    ``rejects_dir``, each source's rejected records go to ``rejects-<source>.jsonl`` there
+    (named in its summary), and a file left by an earlier import without rejects is removed."""
     p4g_dir = p4g_dir or seeds / "persuasionforgood"
     crm = crm_dir or (data_dir / "crm_sales_opportunities" if data_dir else None)
     # Each source is read and coded in worker processes while this one writes the units as they
@@ -143,15 +146,26 @@ def ingest_sources(
     # about 8 % more CPU time and 2-3 % less throughput; bench/ingest.py). BLAS and OpenMP run
     # one thread each, here and in the workers.
     with parallel.one_thread_each():
-        return _ingest_in_workers(store, seeds, codebook, coder, p4g_dir, crm, xapi_paths)
+        reports = _ingest_in_workers(store, seeds, codebook, coder, p4g_dir, crm, xapi_paths)
+    out = {}
+    for name, report in reports.items():
+        rej = None
+        if rejects_dir is not None:
+            path = Path(rejects_dir) / f"rejects-{name}.jsonl"
+            if report.rejects:
+                rej = str(report.write_rejects(path))
+            else:
+                path.unlink(missing_ok=True)
+        out[name] = report.summary(rej)
+    return out
 
 
 def _ingest_in_workers(
     store: GraphStore, seeds: Path, codebook: Codebook, coder: TextCoder | None, p4g_dir: Path, crm: Path | None,
     xapi_paths: list[Path] | None,
-) -> dict[str, dict[str, object]]:
+) -> dict[str, IngestReport]:
     names = skill_names(store)
-    out: dict[str, dict[str, object]] = {}
+    out: dict[str, IngestReport] = {}
     producers: list[parallel.Producer[Any, Any]] = []
     if crm is not None and (crm / "sales_pipeline.csv").is_file():
         producers += parallel.start([("crm", parallel.mapped(partial(iter_crm, crm, codebook, names), store.prepare))],
@@ -175,15 +189,15 @@ def _ingest_in_workers(
     for p in p4g:
         assert isinstance(p.result, IngestReport)
         report.merge(p.result)
-    out["p4g"] = report.summary()
+    out["p4g"] = report
     for p in producers:
         assert isinstance(p.result, IngestReport)
-        out[p.name] = p.result.summary()
+        out[p.name] = p.result
     paths = xapi_paths if xapi_paths is not None else sorted((seeds / "xapi").glob("*.json"))
     if paths:
         units, rep = load_xapi(paths, codebook, names, store=store)
         apply_all(store, units)
-        out["xapi"] = rep.summary()
+        out["xapi"] = rep
     return out
 
 

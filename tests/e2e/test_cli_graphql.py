@@ -50,6 +50,12 @@ def test_demo_summary_on_a_slice(demo_run: tuple[dict, dict[str, str]]) -> None:
         assert m["covers"], m
     assert 0 < s["coder"]["macro_f1"] < 1 and 0 < s["coder"]["accuracy"] < 1
     assert s["coder"]["n_dialogues"] == 40 and s["coder"]["folds"] == 5
+    # Regression (a new user's review): the demo counted rejected records but wrote them nowhere
+    xapi = s["ingest"]["xapi"]
+    assert xapi["rejected"] == 2 and Path(xapi["rejects_file"]).name == "rejects-xapi.jsonl"
+    rejected = [json.loads(line) for line in Path(xapi["rejects_file"]).read_text(encoding="utf-8").splitlines()]
+    assert len(rejected) == 2 and all(r["file"].endswith(".json") and r["reason"] for r in rejected)
+    assert all(r["rejects_file"] is None for r in s["ingest"].values() if not r["rejected"])
 
 
 def test_graphql_serves_a_capability_map_with_evidence(demo_run: tuple[dict, dict[str, str]]) -> None:

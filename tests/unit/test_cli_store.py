@@ -21,3 +21,21 @@ def test_a_reading_command_on_a_missing_store_creates_nothing(tmp_path: Path, ar
     last = json.loads(result.output.strip().splitlines()[-1])
     assert last["type"] == "ConfigError" and "no store at" in last["error"]
     assert not store.parent.exists()
+
+
+@pytest.mark.parametrize("where", ["folder", "under-a-file"])
+def test_an_unwritable_rejects_path_stops_before_anything_is_imported(tmp_path: Path, where: str) -> None:
+    """Regression (a new user's review): `--rejects /tmp` raised IsADirectoryError after the
+    import had committed: a traceback for an import that happened, and the rejects lost."""
+    from conftest import SEEDS
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("", encoding="utf-8")
+    rejects = tmp_path if where == "folder" else blocker / "rejects.jsonl"
+    store = tmp_path / "s.sqlite"
+    result = CliRunner().invoke(app, ["ingest", str(SEEDS / "examples" / "xapi" / "01-learning.json"), "--format", "xapi",
+                                      "--store", f"sqlite:///{store}", "--rejects", str(rejects), "--json"])
+    assert result.exit_code == 2
+    last = json.loads(result.output.strip().splitlines()[-1])
+    assert last["type"] == "ConfigError" and last["error"].startswith(f"--rejects {rejects}: ")
+    assert not store.exists()
