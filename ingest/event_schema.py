@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from graph.errors import ConfigError, InputError
+from ingest import jsonio
 from ingest.csvio import read_rows
 from ingest.timeutil import DEFAULT_TZ, Instant, not_in_future, to_utc, zone
 
@@ -215,12 +216,16 @@ def _read_jsonl(path: Path, progress: Callable[[int], None] | None) -> Iterator[
                 raise InputError(str(path), n, None, "is a JSON array: write one event object per line (JSON lines)")
             first = False
             try:
-                obj = json.loads(raw.decode("utf-8"))
+                obj = jsonio.loads(raw.decode("utf-8"))
             except UnicodeDecodeError as e:
                 yield n, InputError(str(path), n, None, f"is not UTF-8 text ({e.reason} at byte {e.start})")
                 continue
             except json.JSONDecodeError as e:
                 yield n, InputError(str(path), n, None, f"is not JSON: {e.msg} at column {e.colno}")
+                continue
+            twice = jsonio.duplicate_key(obj)
+            if twice is not None:
+                yield n, InputError(str(path), n, twice, jsonio.TWICE)
                 continue
             yield n, obj if isinstance(obj, dict) else InputError(
                 str(path), n, None, f"expected a JSON object, got {type(obj).__name__}")

@@ -32,6 +32,7 @@ from graph import schema
 from graph.errors import InputError
 from graph.model import Deal, Event
 from graph.store import ChangeSet, GraphStore
+from ingest import jsonio
 from ingest.csvio import read_rows
 from ingest.event_coding import MIN_TEXT_CONFIDENCE, RULE_CONFIDENCE, TEXT_TYPES, EventCoding, _Accepted
 from ingest.event_schema import (
@@ -79,14 +80,27 @@ def load_identity_map(path: str | Path) -> dict[str, str]:
     p = Path(path)
     if p.suffix.lower() == ".json":
         try:
-            doc = json.loads(p.read_text(encoding="utf-8-sig"))
+            doc = jsonio.loads(p.read_text(encoding="utf-8-sig"))
         except (OSError, json.JSONDecodeError) as e:
             raise InputError(str(p), None, None, f"cannot read the identity map: {e}") from e
+        twice = jsonio.duplicate_key(doc)
+        if twice is not None:
+            raise InputError(str(p), None, twice, f"the identity {jsonio.TWICE}")
         if not isinstance(doc, dict) or not all(isinstance(v, str) for v in doc.values()):
             raise InputError(str(p), None, None, "the identity map must be a JSON object of identity -> rep id")
         return {str(k).casefold(): v for k, v in doc.items()}
-    return {r.row["identity"].strip().casefold(): r.row["rep"].strip()
-            for r in read_rows(p, required=("identity", "rep")) if r.error is None}
+    out: dict[str, str] = {}
+    first: dict[str, int] = {}
+    for r in read_rows(p, required=("identity", "rep")):
+        if r.error is not None:
+            raise r.error
+        key, rep = r.row["identity"].strip().casefold(), r.row["rep"].strip()
+        if key in out and out[key] != rep:
+            raise InputError(str(p), r.line, "identity", f"{key!r} maps to {out[key]!r} on line {first[key]} and to "
+                             f"{rep!r} here: capmap never keeps just one of them; remove one")
+        out[key] = rep
+        first.setdefault(key, r.line)
+    return out
 
 
 class _SeenIndex:

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from graph import schema
 from graph.errors import InputError
 from graph.store import GraphStore
+from ingest import jsonio
 from ingest.report import IngestReport
 from ingest.xapi_statements import VOIDED, Statement, _object_problem, _utc, identity_key, learner_id, statement_hash
 
@@ -29,7 +30,7 @@ def read_statements(path: Path) -> tuple[list[tuple[int, Any]], list[InputError]
     JSON lines; and the file's unreadable parts as errors."""
     try:
         text = path.read_text(encoding="utf-8-sig")
-        doc = json.loads(text)
+        doc = jsonio.loads(text)
     except (OSError, UnicodeDecodeError) as e:
         return [], [InputError(str(path), None, None, f"cannot read the file: {e}")]
     except json.JSONDecodeError as e:
@@ -47,7 +48,7 @@ def _json_lines(path: Path, text: str, whole: json.JSONDecodeError) -> tuple[lis
     bad: list[InputError] = []
     for n, (i, line) in enumerate(lines):
         try:
-            out.append((i, json.loads(line)))
+            out.append((i, jsonio.loads(line)))
         except json.JSONDecodeError as e:
             if n == 0:  # not JSON lines either: one error, where the document breaks
                 return [], [InputError(str(path), whole.lineno, None, f"not JSON: {whole.msg} (column {whole.colno})")]
@@ -85,6 +86,9 @@ def _pick(language_map: Any) -> str | None:
 def _record(file: str, index: int, raw: Any) -> _Record | InputError:
     if not isinstance(raw, dict):
         return InputError(file, index, None, "a statement must be a JSON object")
+    twice = jsonio.duplicate_key(raw)
+    if twice is not None:
+        return InputError(file, index, twice, jsonio.TWICE)
     try:
         st = Statement.model_validate(raw)
     except ValidationError as e:
@@ -114,9 +118,12 @@ def _record(file: str, index: int, raw: Any) -> _Record | InputError:
 def read_identity_map(path: Path) -> dict[str, str]:
     """The identity map in a JSON file: an object of identifier → rep id."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8-sig"))
+        doc = jsonio.loads(path.read_text(encoding="utf-8-sig"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise InputError(str(path), None, None, f"cannot read the identity map: {e}") from e
+    twice = jsonio.duplicate_key(doc)
+    if twice is not None:
+        raise InputError(str(path), None, twice, f"the identity {jsonio.TWICE}")
     if not isinstance(doc, dict):
         raise InputError(str(path), None, None, 'expected a JSON object {"<identifier>": "<rep id>", …}')
     return doc

@@ -268,6 +268,30 @@ def test_an_event_dated_in_the_future_is_rejected(sqlite_store: Any, tmp_path: P
     assert sqlite_store.get_node(schema.EVENT, "evt:chat:f3") is not None
 
 
+def test_a_key_given_twice_rejects_its_record_never_last_one_wins(sqlite_store: Any, tmp_path: Path) -> None:
+    """Regression (a new user's review): ``{"rep": "a", "rep": "b"}`` was silently rep b; an
+    identity map naming two reps for one identity kept the second."""
+    coding = make_coding(sqlite_store)
+    p = tmp_path / "twice.jsonl"
+    p.write_text('{"id": "t1", "rep": "zw", "type": "chat", "at": "2024-01-30T10:00:00Z", "text": "fine"}\n'
+                 '{"id": "t2", "rep": "zw", "rep": "ls", "type": "chat", "at": "2024-01-30T10:00:00Z", "text": "x"}\n'
+                 '{"id": "t3", "rep": "zw", "type": "rating", "at": "2024-01-30T10:00:00Z",'
+                 ' "rating": {"skill": "capmap:closing", "level": 2, "level": 4, "by": "self"}}\n', encoding="utf-8")
+    report = ingest_events(p, sqlite_store, coding)
+    assert (report.accepted, [(e.line, e.field) for e in report.rejects]) == (1, [(2, "rep"), (3, "rating.level")])
+    assert "given twice" in report.rejects[0].reason
+    ids = tmp_path / "ids.csv"
+    ids.write_text("identity,rep\nzw@example.com,rep:zw\nZW@example.com,rep:other\n", encoding="utf-8")
+    with pytest.raises(InputError) as e:
+        load_identity_map(ids)
+    assert (e.value.line, e.value.field) == (3, "identity") and "line 2" in e.value.reason
+    same = tmp_path / "ids.json"
+    same.write_text('{"zw@example.com": "rep:zw", "zw@example.com": "rep:other"}', encoding="utf-8")
+    with pytest.raises(InputError, match="given twice") as e:
+        load_identity_map(same)
+    assert e.value.field == "zw@example.com"
+
+
 def test_a_quote_left_open_in_an_events_csv_is_reported_not_swallowed(sqlite_store: Any, tmp_path: Path) -> None:
     """Regression: the rows after an unclosed quote became one event's text (accepted 1,
     rejected 0); now the record is rejected naming its line, the rows before it kept."""

@@ -331,3 +331,18 @@ def test_a_statement_dated_in_the_future_is_rejected(env: Env, tmp_path: Path) -
     assert where(report) == [("late.json", 1, "timestamp")]
     assert "in the future" in report.rejects[0].reason
     assert report.accepted == 1 and event(env[0], good["id"])
+
+
+def test_a_key_given_twice_rejects_the_statement(env: Env, tmp_path: Path) -> None:
+    """Regression: a statement with "actor" twice was attributed to the second actor."""
+    good = json.loads((EXAMPLES / "01-learning.json").read_text(encoding="utf-8"))[0]
+    text = json.dumps(good)
+    twice = text.replace('"actor": {', '"actor": {"name": "Someone Else", "mbox": "mailto:else@example.com"}, "actor": {', 1)
+    twice = twice.replace(good["id"], "0c5e0d55-5a1f-4f0c-9b3c-6a3e2f1d2b02")
+    nested = text.replace('"mbox": ', '"mbox": "mailto:x@example.com", "mbox": ', 1).replace(
+        good["id"], "0c5e0d55-5a1f-4f0c-9b3c-6a3e2f1d2b03")
+    p = tmp_path / "twice.json"
+    p.write_text(f"[{text}, {twice}, {nested}]", encoding="utf-8")
+    report = run(env, [p])
+    assert where(report) == [("twice.json", 1, "actor"), ("twice.json", 2, "actor.mbox")]
+    assert report.accepted == 1 and "given twice" in report.rejects[0].reason

@@ -51,3 +51,12 @@ def test_bad_values_are_refused_naming_the_row_and_property(bad: object) -> None
         node_row("Rep", {"id": "r1", "x": bad})
     with pytest.raises(StoreError, match=r"REPORTS_TO edge 'a'->'b' key '' property 'x'"):
         edge_row("REPORTS_TO", {"src": "a", "dst": "b", "x": bad})
+
+
+def test_json_keys_given_twice_are_named_by_path() -> None:
+    from ingest import jsonio
+
+    assert jsonio.duplicate_key(jsonio.loads('{"a": 1, "b": {"c": [1, {"d": 1, "d": 2}]}}')) == "b.c.1.d"
+    assert jsonio.duplicate_key(jsonio.loads('{"a": 1, "a": 2, "b": {"c": 1, "c": 3}}')) == "a"
+    assert jsonio.loads('{"a": 1, "a": 2}')["a"] == 1  # the first kept while the record is refused
+    assert jsonio.duplicate_key(jsonio.loads('{"a": {"b": 1}, "c": [{"b": 2}]}')) is None
