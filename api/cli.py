@@ -33,8 +33,11 @@ def _check_environment() -> None:
     try:
         worker_count()
     except CapmapError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from None
+        # the command's options are not parsed yet (click hands them to the command only after
+        # this): --json on the command line still asks for the error as the JSON last line
+        _fail(e, "--json" in sys.argv[1:])
+
+
 console = Console(stderr=True)
 
 
@@ -161,7 +164,7 @@ def ingest(path: Annotated[Path, typer.Argument(help="file or folder to import")
            rejects: Annotated[Optional[Path], typer.Option("--rejects", help="where to write the rejects report (JSON lines)")] = None,
            tz: Annotated[str, typer.Option("--tz", envvar="CAPMAP_DEFAULT_TZ",
                                            help="events: IANA zone of timestamps written without one")] = "Asia/Shanghai",
-           identity: Annotated[Optional[Path], typer.Option("--identity", help="events: identity map (JSON or CSV identity,rep)")] = None,
+           identity: Annotated[Optional[Path], typer.Option("--identity", help="events, xapi: identity map (events: JSON or CSV identity,rep; xapi: JSON)")] = None,
            unit_size: Annotated[int, typer.Option("--unit-size", min=1, help="events: events per transaction")] = 2000,
            ) -> None:
     """Import one source into the store; bad records are reported, the valid rest is kept."""
@@ -175,6 +178,8 @@ def ingest(path: Annotated[Path, typer.Argument(help="file or folder to import")
 
     _setup(False)
     settings = _settings(store, None)
+    if identity is not None and fmt not in (Format.events, Format.xapi):
+        _fail(ConfigError(f"--identity applies to --format events and xapi, not {fmt.value}"), as_json)
     try:
         # known writable before anything is imported: a failure after the import had committed
         # would report an import that happened as failed, and lose the rejects
@@ -208,7 +213,7 @@ def ingest(path: Annotated[Path, typer.Argument(help="file or folder to import")
                     units = []
                 else:
                     files = sorted(path.glob("*.json")) if path.is_dir() else [path]
-                    units, report = load_xapi(files, codebook, names, store=st)
+                    units, report = load_xapi(files, codebook, names, identity, store=st)
             apply_all(st, units)
         finally:
             st.close()

@@ -87,7 +87,7 @@ def read_rows(
     """
     p = Path(path)
     if not p.is_file():
-        raise InputError(str(p), None, None, "file not found")
+        raise InputError(str(p), None, None, "is a folder: name a file in it" if p.is_dir() else "file not found")
     with _open_text(p) as f:
         if delimiter is None:
             sample = f.read(1 << 14)

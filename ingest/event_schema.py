@@ -201,7 +201,7 @@ def read_raw(path: Path, progress: Callable[[int], None] | None = None) -> Itera
 
 def _read_jsonl(path: Path, progress: Callable[[int], None] | None) -> Iterator[tuple[int, dict[str, Any] | InputError]]:
     if not path.is_file():
-        raise InputError(str(path), None, None, "file not found")
+        raise InputError(str(path), None, None, "is a folder: name a file in it" if path.is_dir() else "file not found")
     done, first = 0, True
     with path.open("rb") as f:
         for n, raw in enumerate(f, 1):

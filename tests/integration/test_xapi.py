@@ -346,3 +346,29 @@ def test_a_key_given_twice_rejects_the_statement(env: Env, tmp_path: Path) -> No
     report = run(env, [p])
     assert where(report) == [("twice.json", 1, "actor"), ("twice.json", 2, "actor.mbox")]
     assert report.accepted == 1 and "given twice" in report.rejects[0].reason
+
+
+def test_the_cli_applies_the_identity_map(tmp_path: Path) -> None:
+    """Regression (a new user's review): `capmap ingest --format xapi --identity MAP` ignored the
+    map, so Anna Snelling's statements made a second rep instead of going to her CRM rep."""
+    from typer.testing import CliRunner
+
+    from api.cli import app
+    from graph.sqlite_store import SqliteStore
+
+    st = SqliteStore(tmp_path / "s.sqlite")
+    _setup(st)
+    st.close()
+    args = ["ingest", str(EXAMPLES / "01-learning.json"), "--format", "xapi", "--store", f"sqlite:///{tmp_path / 's.sqlite'}",
+            "--identity", str(IDENTITY), "--rejects", str(tmp_path / "rejects.jsonl"), "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    st = SqliteStore(tmp_path / "s.sqlite")
+    try:
+        performers = {e["rep_id"] for e in st.iter_nodes(schema.EVENT)}
+        assert "crm:anna-snelling" in performers and "crm:cecily-lampkin" in performers
+        assert not [r for r in st.iter_nodes(schema.REP) if "Anna" in r.get("name", "") and r["id"] != "crm:anna-snelling"]
+    finally:
+        st.close()
+    bad = CliRunner().invoke(app, [*args[:3], "crm", *args[4:]])
+    assert bad.exit_code == 2 and "--identity applies to --format events and xapi, not crm" in bad.output

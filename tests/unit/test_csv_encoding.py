@@ -76,3 +76,15 @@ def test_a_stray_quote_rejects_its_record_and_reading_goes_on(tmp_path: Path) ->
     records = list(read_rows(p))
     assert records[0].line == 2 and records[0].error is not None and "not valid CSV" in records[0].error.reason
     assert (records[1].line, records[1].row, records[1].error) == (3, {"a": "2", "b": 'say "hi"'}, None)
+
+
+def test_a_folder_is_named_as_a_folder_not_a_missing_file(tmp_path: Path) -> None:
+    """Regression (a new user's review): `capmap ingest --format events FOLDER` said "file not found"."""
+    from ingest.event_schema import read_raw
+
+    (tmp_path / "events.jsonl").mkdir()
+    for p in (tmp_path, tmp_path / "events.jsonl"):
+        with pytest.raises(InputError, match="is a folder: name a file in it"):
+            list(read_raw(p))
+    with pytest.raises(InputError, match="file not found"):
+        list(read_raw(tmp_path / "missing.csv"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -191,3 +192,10 @@ def test_the_cli_names_a_bad_worker_count_before_any_work(monkeypatch: pytest.Mo
     result = CliRunner().invoke(app, ["ingest", "--format", "p4g", str(tmp_path), "--store", f"sqlite:///{store}"])
     assert result.exit_code == 2 and "CAPMAP_WORKERS='two'" in result.output
     assert not store.exists()  # nothing was started
+    # with --json the error is the last line, as JSON, as for every other error (it was absent)
+    capmap = Path(sys.executable).parent / "capmap"  # as a user runs it: the check reads the command line
+    result = subprocess.run([str(capmap), "ingest", "--format", "p4g", str(tmp_path), "--store", f"sqlite:///{store}",
+                             "--json"], capture_output=True, text=True, timeout=120, env={**os.environ, "CAPMAP_WORKERS": "two"})
+    last = json.loads(result.stdout.strip().splitlines()[-1])
+    assert result.returncode == 2 and last == {"error": "CAPMAP_WORKERS='two': want a whole number of worker processes (0: none)",
+                                              "type": "CapmapError"}
