@@ -42,7 +42,13 @@ class InputError(CapmapError):
     and the reason, so a report can point a person at the exact cell.
     """
 
+    MAX_REASON = 1000
+    """Characters of a reason kept: one quoting a whole 1 MB cell would make a 1 MB report line."""
+
     def __init__(self, file: str, line: int | None, field: str | None, reason: str) -> None:
+        if len(reason) > self.MAX_REASON:
+            cut = len(reason) - self.MAX_REASON
+            reason = f"{reason[: self.MAX_REASON // 2]} …[{cut:,} characters left out]… {reason[-self.MAX_REASON // 2 :]}"
         where = file if line is None else f"{file}:{line}"
         what = f" field {field!r}" if field else ""
         super().__init__(f"{where}:{what} {reason}".replace(": ", ": ", 1))

@@ -60,3 +60,14 @@ def test_json_keys_given_twice_are_named_by_path() -> None:
     assert jsonio.duplicate_key(jsonio.loads('{"a": 1, "a": 2, "b": {"c": 1, "c": 3}}')) == "a"
     assert jsonio.loads('{"a": 1, "a": 2}')["a"] == 1  # the first kept while the record is refused
     assert jsonio.duplicate_key(jsonio.loads('{"a": {"b": 1}, "c": [{"b": 2}]}')) is None
+
+
+def test_a_reason_quoting_a_huge_value_is_cut_in_the_middle() -> None:
+    """Regression (a new user's review): a 1 MB text quoted in a reason made a 1 MB line on the
+    console and in the rejects file."""
+    from graph.errors import InputError
+
+    e = InputError("big.jsonl", 7, "text", "bad value " + "x" * 1_000_000 + " END")
+    assert len(e.reason) < 1100 and e.reason.startswith("bad value x") and e.reason.endswith("x END")
+    assert "characters left out" in e.reason and len(str(e)) < 1200
+    assert InputError("f", 1, None, "short").reason == "short"
