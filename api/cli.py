@@ -20,7 +20,7 @@ from rich.table import Table
 
 from api.bootstrap import build_store
 from api.settings import Settings
-from graph.errors import CapmapError, ConfigError
+from graph.errors import CapmapError, ConfigError, InputError
 
 app = typer.Typer(add_completion=False, help="capmap: an evidenced capability map, deal squads and growth paths.")
 
@@ -181,9 +181,11 @@ def ingest(path: Annotated[Path, typer.Argument(help="file or folder to import")
     if identity is not None and fmt not in (Format.events, Format.xapi):
         _fail(ConfigError(f"--identity applies to --format events and xapi, not {fmt.value}"), as_json)
     try:
+        if not path.exists():
+            raise InputError(str(path), None, None, "file or folder not found")
         # known writable before anything is imported: a failure after the import had committed
         # would report an import that happened as failed, and lose the rejects
-        rejects = _writable(rejects) if rejects is not None else None
+        rejects = _writable(rejects or Path(settings.out_dir) / f"rejects-{fmt.value}.jsonl")
         st = build_store(settings)
         try:
             seeds = settings.seeds_dir
@@ -208,8 +210,7 @@ def ingest(path: Annotated[Path, typer.Argument(help="file or folder to import")
                     units, report = load_crm(path, codebook, names)
                 elif fmt is Format.events:
                     coder = None if no_coder else jobs.train_coder(seeds, codebook, settings.seed, evaluate=False)[0]
-                    report = _ingest_events(st, path, codebook, names, coder, tz, identity, unit_size,
-                                            rejects or Path(settings.out_dir) / "rejects-events.jsonl")
+                    report = _ingest_events(st, path, codebook, names, coder, tz, identity, unit_size, rejects)
                     units = []
                 else:
                     files = sorted(path.glob("*.json")) if path.is_dir() else [path]
@@ -221,8 +222,10 @@ def ingest(path: Annotated[Path, typer.Argument(help="file or folder to import")
         _fail(e, as_json)
         return
     rej = None
+    if not report.rejects and fmt is not Format.events:  # (events: the loader streams its own)
+        rejects.unlink(missing_ok=True)  # the report of an earlier import, now out of date
     if report.rejects:
-        rej = str(report.write_rejects(rejects or Path(settings.out_dir) / f"rejects-{report.source}.jsonl"))
+        rej = str(report.write_rejects(rejects))
         for bad in report.rejects[:10]:
             console.print(f"[yellow]rejected[/yellow] {escape(str(bad))}")
         if report.rejected > 10:
@@ -240,6 +243,9 @@ def _writable(path: Path) -> Path:
     if path.is_dir():
         raise ConfigError(f"--rejects {path}: is a folder; name a file, e.g. {path / 'rejects.jsonl'}")
     existed = path.exists()
+    blocking = next((p for p in path.parents if p.exists()), None)
+    if blocking is not None and not blocking.is_dir():
+        raise ConfigError(f"--rejects {path}: {blocking} is a file, not a folder")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a", encoding="utf-8"):

@@ -14,6 +14,9 @@ from graph.errors import InputError
 
 _ENCODINGS = ("utf-8-sig", "gb18030")
 _WINDOW = 1 << 16
+FIELD_LIMIT = 1 << 24
+"""Characters one cell may hold (the csv module's default, 131,072, is below a long transcript or
+e-mail thread); a quote left open is found at the end of the file, or here."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,7 @@ def read_rows(
             except csv.Error:
                 delimiter = ","
         # strict: a quote left open is an error, not a field that swallows the rest of the file
+        csv.field_size_limit(FIELD_LIMIT)  # (the module's setting, for every reader)
         reader = csv.reader(f, delimiter=delimiter, strict=True)
         try:
             header = next(reader)

@@ -24,25 +24,34 @@ def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def loads(text: str | bytes) -> Any:
-    """``json.loads`` that marks every object holding a key twice (see :func:`duplicate_key`)."""
-    return json.loads(text, object_pairs_hook=_pairs)
+    """``json.loads`` that marks every object holding a key twice (see :func:`duplicate_key`).
+
+    Raises
+    ------
+    json.JSONDecodeError
+        As ``json.loads``, and for a document nested deeper than Python's recursion allows
+        (``json.loads`` raises ``RecursionError`` there).
+    """
+    try:
+        return json.loads(text, object_pairs_hook=_pairs)
+    except RecursionError:
+        doc = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+        raise json.JSONDecodeError("nested too deeply (objects or arrays inside one another)", doc, 0) from None
 
 
-def duplicate_key(value: Any, at: str = "") -> str | None:
+def duplicate_key(value: Any) -> str | None:
     """The first key given twice in one object of ``value`` (parsed by :func:`loads`), as a
-    dotted path (``actor.mbox``; a list item by its index), else None."""
-    if isinstance(value, dict):
-        if _MARK in value:
-            return f"{at}{value[_MARK]}"
-        for k, v in value.items():
-            found = duplicate_key(v, f"{at}{k}.")
-            if found:
-                return found
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            found = duplicate_key(v, f"{at}{i}.")
-            if found:
-                return found
+    dotted path (``actor.mbox``; a list item by its index), else None; depth-first, in order,
+    without recursion (a document may be nested as deep as the parser allows)."""
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        at, v = stack.pop()
+        if isinstance(v, dict):
+            if _MARK in v:
+                return f"{at}{v[_MARK]}"
+            stack.extend((f"{at}{k}.", x) for k, x in reversed(v.items()))
+        elif isinstance(v, list):
+            stack.extend((f"{at}{i}.", x) for i, x in reversed(list(enumerate(v))))
     return None
 
 

@@ -24,6 +24,7 @@ safely. A naive time that a daylight-saving change makes ambiguous takes its fir
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
@@ -93,7 +94,7 @@ def zone(name: str) -> ZoneInfo:
     """
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as e:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as e:  # OSError: "Asia" is a folder of zones
         raise ConfigError(
             f"time zone {name!r} is unknown: name an IANA zone such as 'Asia/Shanghai' or 'UTC' "
             f"(if every name fails, install the 'tzdata' package)"
@@ -162,6 +163,8 @@ def _compact(x: float) -> datetime | None:
 
 def _from_number(x: float, tz: ZoneInfo) -> tuple[datetime, bool]:
     """(aware datetime, whether the zone was assumed) for a number."""
+    if not math.isfinite(x):
+        raise ValueError(f"{x!r} is not a timestamp")
     compact = _compact(x)
     if compact is not None:
         return compact.replace(tzinfo=tz), True
@@ -237,6 +240,10 @@ def to_utc(value: str | int | float | datetime | date, default_tz: str = DEFAULT
         dt, assumed = _from_number(float(s), tz) if _NUMBER.match(s) else _from_text(s, tz)
     else:
         raise ValueError(f"{type(value).__name__} {value!r} is not a timestamp")
-    if not 1900 <= dt.astimezone(UTC).year <= 9999:
+    try:
+        year = dt.astimezone(UTC).year
+    except OverflowError:  # 9999-12-31T23:00-12:00 is in the year 10000
+        year = 0
+    if not 1900 <= year <= 9999:
         raise ValueError(f"{value!r} is outside the years 1900-9999")
     return Instant(format_utc(dt), default_tz if assumed else None)

@@ -80,7 +80,10 @@ def parse_timestamp(value: Any) -> datetime:
         raise ValueError(f"is not an ISO 8601 date-time: {value!r}") from None
     if dt.tzinfo is None:
         raise ValueError(f"{value!r} has no time zone; add 'Z' or an offset such as +08:00")
-    return dt.astimezone(UTC)
+    try:
+        return dt.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:00-12:00 is in the year 10000
+        raise ValueError(f"{value!r} is outside the years 1-9999 in UTC") from None
 
 
 class _Account(BaseModel):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pytest
 
 from graph.errors import InputError
+from ingest import csvio
 from ingest.csvio import read_rows
 
 
@@ -52,7 +54,7 @@ def test_neither_utf8_nor_gb18030_is_named(tmp_path: Path) -> None:
         list(read_rows(path))
 
 
-def test_a_quote_left_open_is_a_rejected_record_never_swallowed_rows(tmp_path: Path) -> None:
+def test_a_quote_left_open_is_a_rejected_record_never_swallowed_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Regression (a new user's review): a quote opened and never closed made one field of the
     rest of the file — the rows after it silently lost — or, past 128 KiB, a raw csv.Error."""
     short = tmp_path / "short.csv"
@@ -65,9 +67,24 @@ def test_a_quote_left_open_is_a_rejected_record_never_swallowed_rows(tmp_path: P
 
     long = tmp_path / "long.csv"
     long.write_text('a,b\n0,ok\n1,"never closed\n' + "2,y\n" * 40000, encoding="utf-8")
-    records = list(read_rows(long))
+    records = list(read_rows(long))  # 160 KB after the quote: past the csv module's own limit
     assert [r.line for r in records] == [2, 3] and records[0].error is None
-    assert records[1].error is not None and "131,072 characters" in records[1].error.reason
+    assert records[1].error is not None and "never closed" in records[1].error.reason
+    monkeypatch.setattr(csvio, "FIELD_LIMIT", 100_000)
+    try:
+        records = list(read_rows(long))
+    finally:
+        csv.field_size_limit(csvio.FIELD_LIMIT)
+    assert [r.line for r in records] == [2, 3]
+    assert records[1].error is not None and "runs past 100,000 characters" in records[1].error.reason
+
+
+def test_a_closed_cell_longer_than_the_csv_module_default_is_read(tmp_path: Path) -> None:
+    """Regression (a new user's review): one properly quoted 200,000-character cell stopped the
+    file (the csv module's default limit is 131,072)."""
+    p = tmp_path / "long-cell.csv"
+    p.write_text('a,b\n1,"' + "x" * 200_000 + '"\n2,y\n', encoding="utf-8")
+    assert [(r.line, len(r.row.get("b", "")), r.error) for r in read_rows(p)] == [(2, 200_000, None), (3, 1, None)]
 
 
 def test_a_stray_quote_rejects_its_record_and_reading_goes_on(tmp_path: Path) -> None:

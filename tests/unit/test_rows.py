@@ -71,3 +71,14 @@ def test_a_reason_quoting_a_huge_value_is_cut_in_the_middle() -> None:
     assert len(e.reason) < 1100 and e.reason.startswith("bad value x") and e.reason.endswith("x END")
     assert "characters left out" in e.reason and len(str(e)) < 1200
     assert InputError("f", 1, None, "short").reason == "short"
+
+
+def test_json_nested_too_deeply_is_a_decode_error_not_a_crash() -> None:
+    import json
+
+    from ingest import jsonio
+
+    with pytest.raises(json.JSONDecodeError, match="nested too deeply"):
+        jsonio.loads('{"a":' * 100_000 + "1" + "}" * 100_000)
+    deep = jsonio.loads('{"a":' * 900 + '{"b": 1, "b": 2}' + "}" * 900)
+    assert jsonio.duplicate_key(deep) == "a." * 900 + "b"  # found without recursion
