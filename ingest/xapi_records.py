@@ -26,8 +26,9 @@ _NS = uuid.UUID("6f1c2d0e-8a7b-4c1d-9e2f-3a4b5c6d7e8f")
 # ---------------------------------------------------------------- reading
 
 def read_statements(path: Path) -> tuple[list[tuple[int, Any]], list[InputError]]:
-    """(index, statement) pairs from a JSON array, a JSON object keyed by name, one statement or
-    JSON lines; and the file's unreadable parts as errors."""
+    """(index, statement) pairs from a JSON array, an LRS's result (``{"statements": [...],
+    "more": ...}``), a JSON object keyed by name, one statement or JSON lines; and the file's
+    unreadable parts as errors."""
     try:
         text = path.read_text(encoding="utf-8-sig")
         doc = jsonio.loads(text)
@@ -37,6 +38,8 @@ def read_statements(path: Path) -> tuple[list[tuple[int, Any]], list[InputError]
         return _json_lines(path, text, e)
     if isinstance(doc, list):
         return list(enumerate(doc)), []
+    if isinstance(doc, dict) and "actor" not in doc and isinstance(doc.get("statements"), list):
+        return list(enumerate(doc["statements"])), []  # an LRS's answer: {"statements": [...], "more": ...}
     if isinstance(doc, dict):
         return ([(0, doc)] if "actor" in doc else list(enumerate(doc.values()))), []
     return [], [InputError(str(path), None, None, "expected a statement, a list or object of statements, or JSON lines")]

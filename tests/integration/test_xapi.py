@@ -372,3 +372,14 @@ def test_the_cli_applies_the_identity_map(tmp_path: Path) -> None:
         st.close()
     bad = CliRunner().invoke(app, [*args[:3], "crm", *args[4:]])
     assert bad.exit_code == 2 and "--identity applies to --format events and xapi, not crm" in bad.output
+
+
+def test_an_lrs_statement_result_is_read_as_its_statements(env: Env, tmp_path: Path) -> None:
+    """Regression (a new user's review): the LRS's own answer format, a StatementResult, was
+    read as two bad statements ("statements" and "more")."""
+    statements = json.loads((EXAMPLES / "01-learning.json").read_text(encoding="utf-8"))
+    report = run(env, [write(tmp_path / "lrs.json", {"statements": statements, "more": ""})])
+    wipe(env[0])
+    _setup(env[0])
+    plain = run(env, [EXAMPLES / "01-learning.json"])
+    assert report.summary() == plain.summary() and report.accepted == len(statements) > 3
