@@ -204,7 +204,11 @@ class SqliteStore:
         self._rows_since_analyze = 0
         self._rows_at_analyze = 0
         self._conn.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
-        self.setup()
+        try:
+            self.setup()
+        except BaseException:
+            self._conn.close()
+            raise
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r})"
@@ -223,8 +227,10 @@ class SqliteStore:
                 self._index_props(cur)
                 cur.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 cur.execute("COMMIT")
-            except BaseException:
+            except BaseException as e:
                 cur.execute("ROLLBACK")
+                if isinstance(e, sqlite3.OperationalError):  # e.g. another program's "nodes" table
+                    raise StoreError(f"{self.path} is not a capmap store (SQLite says: {e}); name another file") from e
                 raise
 
     def _migrate(self, cur: sqlite3.Cursor) -> None:

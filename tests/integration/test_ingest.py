@@ -262,6 +262,21 @@ def test_a_file_that_is_not_a_store_is_named(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="is not a capmap store"):
         SqliteStore(p)
     assert p.read_text(encoding="utf-8").startswith("these are my notes")
+    # another program's database with a table named like ours: named too, and left as it was
+    # (it raised a raw sqlite3.OperationalError)
+    import sqlite3
+
+    other = tmp_path / "other.sqlite"
+    with sqlite3.connect(other) as con:
+        con.execute("CREATE TABLE nodes (x INTEGER)")
+        con.execute("INSERT INTO nodes VALUES (42)")
+    con.close()
+    with pytest.raises(StoreError, match="other.sqlite is not a capmap store .*no such column"):
+        SqliteStore(other)
+    with sqlite3.connect(other) as con:
+        assert con.execute("SELECT x FROM nodes").fetchall() == [(42,)]
+        assert {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")} == {"nodes"}
+    con.close()
 
 
 def test_review_findings_p4g_and_onet(tmp_path: Path, reference) -> None:  # type: ignore[no-untyped-def]
