@@ -221,11 +221,8 @@ def ingest(path: Annotated[Path, typer.Argument(help="file or folder to import")
     except CapmapError as e:
         _fail(e, as_json)
         return
-    rej = None
-    if not report.rejects and fmt is not Format.events:  # (events: the loader streams its own)
-        rejects.unlink(missing_ok=True)  # the report of an earlier import, now out of date
-    if report.rejects:
-        rej = str(report.write_rejects(rejects))
+    rej = report.settle_rejects(rejects)
+    if rej is not None:
         for bad in report.rejects[:10]:
             console.print(f"[yellow]rejected[/yellow] {escape(str(bad))}")
         if report.rejected > 10:

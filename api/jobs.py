@@ -135,29 +135,18 @@ def ingest_sources(
     # come (ingest.parallel); the workers also encode the units for the store (checking every
     # row), which leaves this process little more than the writes. Sources write disjoint nodes
     # and implied relationships don't depend on arrival order, so the order of units doesn't
-    # matter. One producer per worker: the CRM export starts first, in one; PersuasionForGood,
-    # most of the coding, is coded in one shard of its dialogues per worker left (at least one).
-    # The CRM's is the shorter job: it runs at a lower priority than the shards, so the coding
-    # that ends the import is never held up by it (on 2 CPUs about 8 % more events/s than at the
-    # same priority, the CRM done all the same well before PersuasionForGood).
-    # With several shards it is read here meanwhile (they inherit what was read); one shard reads
-    # it itself, which leaves this process only the writes. Another producer than there are
-    # workers costs more than it gives (measured on 2 CPUs: with a shard per CPU beside the CRM,
-    # about 8 % more CPU time and 2-3 % less throughput; bench/ingest.py). BLAS and OpenMP run
+    # matter. One producer per worker, as a producer more than there are workers costs more than
+    # it gives (on 2 CPUs a shard per CPU beside the CRM's took about 8 % more CPU time): the CRM
+    # export starts first, in one; PersuasionForGood, most of the coding, in one shard of its
+    # dialogues per worker left (at least one). Several shards inherit what was read here
+    # meanwhile; a single shard reads it itself, leaving this process only the writes. The CRM's
+    # is the shorter job and runs at a lower priority than the shards, so the coding that ends
+    # the import is never held up by it (on 2 CPUs about 8 % more events/s). BLAS and OpenMP run
     # one thread each, here and in the workers.
     with parallel.one_thread_each():
         reports = _ingest_in_workers(store, seeds, codebook, coder, p4g_dir, crm, xapi_paths)
-    out = {}
-    for name, report in reports.items():
-        rej = None
-        if rejects_dir is not None:
-            path = Path(rejects_dir) / f"rejects-{name}.jsonl"
-            if report.rejects:
-                rej = str(report.write_rejects(path))
-            else:
-                path.unlink(missing_ok=True)
-        out[name] = report.summary(rej)
-    return out
+    return {name: report.summary(None if rejects_dir is None else report.settle_rejects(
+        Path(rejects_dir) / f"rejects-{name}.jsonl")) for name, report in reports.items()}
 
 
 def _ingest_in_workers(

@@ -227,10 +227,8 @@ class SqliteStore:
                 self._index_props(cur)
                 cur.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 cur.execute("COMMIT")
-            except BaseException as e:
+            except BaseException:
                 cur.execute("ROLLBACK")
-                if isinstance(e, sqlite3.OperationalError):  # e.g. another program's "nodes" table
-                    raise StoreError(f"{self.path} is not a capmap store (SQLite says: {e}); name another file") from e
                 raise
 
     def _migrate(self, cur: sqlite3.Cursor) -> None:
@@ -243,6 +241,12 @@ class SqliteStore:
                 f"{SCHEMA_VERSION}); upgrade capmap or use another file"
             )
         tables = {r[0] for r in cur.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        for table, needed in (("nodes", {"label", "id", "props"}), ("edges", {"type", "src", "dst", "props"})):
+            if table in tables:  # another program's database, with a table named like ours
+                missing = needed - {r[1] for r in cur.execute(f"PRAGMA table_info({table})")}
+                if missing:
+                    raise StoreError(f"{self.path} is not a capmap store (its {table} table has no column "
+                                     f"{', '.join(sorted(missing))}); name another file")
         if version < 2 and "edges" in tables:
             # schema 0 keyed edges by (type, src, dst, key), schema 1 by (type, src_label, src,
             # dst_label, dst, key): rebuild the edge table with schema 2's key

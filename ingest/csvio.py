@@ -55,6 +55,11 @@ def _open_text(path: Path) -> io.TextIOWrapper:
     raise InputError(str(path), None, None, "is neither UTF-8 nor GB18030 text")
 
 
+def not_a_file(path: Path) -> InputError:
+    """The error for a path that is no file: a folder, or nothing."""
+    return InputError(str(path), None, None, "is a folder: name a file in it" if path.is_dir() else "file not found")
+
+
 def _csv_error(e: csv.Error, last: int) -> tuple[str, bool]:
     """What a reader's error means for a record whose text ends on line ``last``, and whether
     reading can go on with the next line."""
@@ -90,7 +95,7 @@ def read_rows(
     """
     p = Path(path)
     if not p.is_file():
-        raise InputError(str(p), None, None, "is a folder: name a file in it" if p.is_dir() else "file not found")
+        raise not_a_file(p)
     with _open_text(p) as f:
         if delimiter is None:
             sample = f.read(1 << 14)

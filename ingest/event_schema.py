@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from graph.errors import ConfigError, InputError
 from ingest import jsonio
-from ingest.csvio import read_rows
+from ingest.csvio import not_a_file, read_rows
 from ingest.timeutil import DEFAULT_TZ, Instant, not_in_future, to_utc, zone
 
 EventType = Literal["call", "email", "chat", "stage_change", "proposal_edit", "approval", "nps", "rating"]
@@ -95,7 +95,7 @@ class EventIn(BaseModel):
         if v is None or isinstance(v, (dict, list)):
             raise ValueError("a timestamp is required (ISO-8601, Excel serial or Unix time)")
         at = to_utc(v, info.data.get("tz") or (info.context or {}).get("default_tz", DEFAULT_TZ))
-        not_in_future(datetime.fromisoformat(at.utc.replace("Z", "+00:00")))
+        not_in_future(datetime.fromisoformat(at.utc))
         return at
 
     @field_validator("deal")
@@ -201,7 +201,7 @@ def read_raw(path: Path, progress: Callable[[int], None] | None = None) -> Itera
 
 def _read_jsonl(path: Path, progress: Callable[[int], None] | None) -> Iterator[tuple[int, dict[str, Any] | InputError]]:
     if not path.is_file():
-        raise InputError(str(path), None, None, "is a folder: name a file in it" if path.is_dir() else "file not found")
+        raise not_a_file(path)
     done, first = 0, True
     with path.open("rb") as f:
         for n, raw in enumerate(f, 1):
@@ -223,9 +223,9 @@ def _read_jsonl(path: Path, progress: Callable[[int], None] | None) -> Iterator[
             except json.JSONDecodeError as e:
                 yield n, InputError(str(path), n, None, f"is not JSON: {e.msg} at column {e.colno}")
                 continue
-            twice = jsonio.duplicate_key(obj)
+            twice = jsonio.twice_error(obj, str(path), n)
             if twice is not None:
-                yield n, InputError(str(path), n, twice, jsonio.TWICE)
+                yield n, twice
                 continue
             yield n, obj if isinstance(obj, dict) else InputError(
                 str(path), n, None, f"expected a JSON object, got {type(obj).__name__}")

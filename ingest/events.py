@@ -83,9 +83,9 @@ def load_identity_map(path: str | Path) -> dict[str, str]:
             doc = jsonio.loads(p.read_text(encoding="utf-8-sig"))
         except (OSError, json.JSONDecodeError) as e:
             raise InputError(str(p), None, None, f"cannot read the identity map: {e}") from e
-        twice = jsonio.duplicate_key(doc)
+        twice = jsonio.twice_error(doc, str(p), None, "the identity ")
         if twice is not None:
-            raise InputError(str(p), None, twice, f"the identity {jsonio.TWICE}")
+            raise twice
         if not isinstance(doc, dict) or not all(isinstance(v, str) for v in doc.values()):
             raise InputError(str(p), None, None, "the identity map must be a JSON object of identity -> rep id")
         return {str(k).casefold(): v for k, v in doc.items()}

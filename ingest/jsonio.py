@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from graph.errors import InputError
+
 _MARK = "\x00duplicate key"  # a key no JSON text can hold unescaped; never stored
 
 
@@ -55,4 +57,11 @@ def duplicate_key(value: Any) -> str | None:
     return None
 
 
-TWICE = "is given twice in one object: capmap never keeps just one of them; remove one"
+def twice_error(value: Any, file: str, line: int | None, what: str = "") -> InputError | None:
+    """The error refusing ``value`` (parsed by :func:`loads`) when one of its objects gives a key
+    twice, naming the key's path as the field; else None."""
+    key = duplicate_key(value)
+    if key is None:
+        return None
+    return InputError(file, line, key, f"{what}is given twice in one object: capmap never keeps just one of them; "
+                      "remove one")

@@ -93,6 +93,14 @@ class IngestReport:
                 f.write(json.dumps(e.as_dict(), ensure_ascii=False) + "\n")
         return p
 
+    def settle_rejects(self, path: str | Path) -> str | None:
+        """Write the rejects report to ``path`` and return it; with nothing rejected, remove the
+        report an earlier import left there (it no longer describes the store) and return None."""
+        if self.rejected:
+            return str(self.write_rejects(path))
+        Path(path).unlink(missing_ok=True)
+        return None
+
     def summary(self, rejects_file: str | None = None) -> dict[str, object]:
         return {
             "source": self.source,

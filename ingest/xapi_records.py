@@ -89,9 +89,9 @@ def _pick(language_map: Any) -> str | None:
 def _record(file: str, index: int, raw: Any) -> _Record | InputError:
     if not isinstance(raw, dict):
         return InputError(file, index, None, "a statement must be a JSON object")
-    twice = jsonio.duplicate_key(raw)
+    twice = jsonio.twice_error(raw, file, index)
     if twice is not None:
-        return InputError(file, index, twice, jsonio.TWICE)
+        return twice
     try:
         st = Statement.model_validate(raw)
     except ValidationError as e:
@@ -124,9 +124,9 @@ def read_identity_map(path: Path) -> dict[str, str]:
         doc = jsonio.loads(path.read_text(encoding="utf-8-sig"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise InputError(str(path), None, None, f"cannot read the identity map: {e}") from e
-    twice = jsonio.duplicate_key(doc)
+    twice = jsonio.twice_error(doc, str(path), None, "the identity ")
     if twice is not None:
-        raise InputError(str(path), None, twice, f"the identity {jsonio.TWICE}")
+        raise twice
     if not isinstance(doc, dict):
         raise InputError(str(path), None, None, 'expected a JSON object {"<identifier>": "<rep id>", …}')
     return doc

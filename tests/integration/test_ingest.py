@@ -271,7 +271,7 @@ def test_a_file_that_is_not_a_store_is_named(tmp_path: Path) -> None:
         con.execute("CREATE TABLE nodes (x INTEGER)")
         con.execute("INSERT INTO nodes VALUES (42)")
     con.close()
-    with pytest.raises(StoreError, match="other.sqlite is not a capmap store .*no such column"):
+    with pytest.raises(StoreError, match="other.sqlite is not a capmap store .its nodes table has no column id, label, props"):
         SqliteStore(other)
     with sqlite3.connect(other) as con:
         assert con.execute("SELECT x FROM nodes").fetchall() == [(42,)]
